@@ -1,0 +1,30 @@
+//! # model-core
+//!
+//! A BERT sequence classifier in [burn](https://burn.dev) that loads Hugging Face
+//! checkpoints and reproduces `transformers`' outputs, natively and in the browser.
+//!
+//! - [`config::BertConfig`]: straight from `config.json`.
+//! - [`model`]: embeddings, encoder, pooler and the classification head.
+//! - [`weights`]: safetensors / PyTorch checkpoints, with errors naming the tensor.
+//! - [`tokenizer`]: WordPiece through `tokenizers`, `head` and `head+tail` truncation.
+//! - [`inference::Classifier`]: texts in, [`inference::Prediction`]s out.
+//! - [`backend`]: flex, ndarray and wgpu chosen at run time.
+//! - `hub` and `loader` (feature `native`): folders and hub ids.
+
+pub mod backend;
+pub mod config;
+pub mod error;
+#[cfg(feature = "native")]
+pub mod hub;
+pub mod inference;
+#[cfg(feature = "native")]
+pub mod loader;
+pub mod model;
+pub mod tokenizer;
+pub mod weights;
+
+pub use backend::BackendKind;
+pub use config::BertConfig;
+pub use error::{Error, Result};
+pub use inference::{Classifier, InferenceOptions, Prediction};
+pub use tokenizer::{BertTokenizer, Truncation};

@@ -1,0 +1,104 @@
+//! Multi-head self-attention with the residual + LayerNorm that follows it
+//! (`BertAttention` = `BertSelfAttention` + `BertSelfOutput`).
+//!
+//! Query, key and value are one fused `[hidden, 3·hidden]` projection: one GEMM
+//! instead of three, which matters on CPU where the layer is matmul-bound.
+
+use burn::module::Param;
+use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+
+use super::{layer_norm, linear, load_layer_norm, load_linear};
+use crate::config::BertConfig;
+use crate::error::Result;
+use crate::weights::Checkpoint;
+
+/// Self-attention block of one layer.
+#[derive(Module, Debug)]
+pub struct SelfAttention {
+    /// Fused query/key/value projection, outputs `[q | k | v]`.
+    pub qkv: Linear,
+    /// Output projection (`attention.output.dense`).
+    pub output: Linear,
+    /// `attention.output.LayerNorm`.
+    pub layer_norm: LayerNorm,
+    /// Dropout on the attention probabilities (training only).
+    pub attention_dropout: Dropout,
+    /// Dropout on the output projection (training only).
+    pub dropout: Dropout,
+    /// Number of heads.
+    pub num_heads: usize,
+}
+
+impl SelfAttention {
+    /// Fresh weights.
+    pub fn init(config: &BertConfig, device: &Device) -> Self {
+        let h = config.hidden_size;
+        Self {
+            qkv: linear(config, h, 3 * h, device),
+            output: linear(config, h, h, device),
+            layer_norm: layer_norm(config, device),
+            attention_dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
+            dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            num_heads: config.num_attention_heads,
+        }
+    }
+
+    /// Weights from `{prefix}.attention.*`.
+    pub fn load(config: &BertConfig, ckpt: &mut Checkpoint, prefix: &str, device: &Device) -> Result<Self> {
+        let h = config.hidden_size;
+        let mut weights = Vec::with_capacity(3);
+        let mut biases = Vec::with_capacity(3);
+        for part in ["query", "key", "value"] {
+            let lin = load_linear(ckpt, &format!("{prefix}.attention.self.{part}"), h, h, device)?;
+            weights.push(lin.weight.val());
+            biases.push(lin.bias.expect("loaded with bias").val());
+        }
+        let qkv = Linear {
+            weight: Param::from_tensor(Tensor::cat(weights, 1)),
+            bias: Some(Param::from_tensor(Tensor::cat(biases, 0))),
+        };
+        Ok(Self {
+            qkv,
+            output: load_linear(ckpt, &format!("{prefix}.attention.output.dense"), h, h, device)?,
+            layer_norm: load_layer_norm(config, ckpt, &format!("{prefix}.attention.output"), device)?,
+            attention_dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
+            dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            num_heads: config.num_attention_heads,
+        })
+    }
+
+    /// `x`: `[batch, seq, hidden]`; `padding_mask`: `[batch, seq]`, true at padding.
+    pub fn forward(&self, x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<3> {
+        let [batch, seq, hidden] = x.dims();
+        let heads = self.num_heads;
+        let head_dim = hidden / heads;
+        // [b, s, 3h] -> [b, 3·heads, s, head_dim]
+        let qkv = self
+            .qkv
+            .forward(x.clone())
+            .reshape([batch, seq, 3 * heads, head_dim])
+            .swap_dims(1, 2);
+        let q = qkv.clone().narrow(1, 0, heads);
+        let k = qkv.clone().narrow(1, heads, heads);
+        let v = qkv.narrow(1, 2 * heads, heads);
+        let mask = padding_mask
+            .reshape([batch, 1, 1, seq])
+            .expand([batch, heads, seq, seq]);
+
+        let context = if self.attention_dropout.prob > 0.0 && x.device().is_autodiff() && self.attention_dropout.training.is_enabled() {
+            // Training: the fused kernel has no dropout, so spell attention out.
+            let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_dim as f64).sqrt());
+            let probs = softmax(scores.mask_fill(mask, -1.0e9), 3);
+            self.attention_dropout.forward(probs).matmul(v)
+        } else {
+            attention(q, k, v, Some(mask), None, AttentionModuleOptions::default())
+        };
+        let context = context.swap_dims(1, 2).reshape([batch, seq, hidden]);
+        let out = self.dropout.forward(self.output.forward(context));
+        self.layer_norm.forward(out + x)
+    }
+}

@@ -1,0 +1,81 @@
+//! `BertForSequenceClassification`: the encoder, then dropout and a linear layer on
+//! the pooled `[CLS]` representation.
+
+use burn::module::Param;
+use burn::nn::{Dropout, DropoutConfig, Linear};
+use burn::prelude::*;
+
+use super::{BertInput, BertModel, linear, load_linear};
+use crate::config::BertConfig;
+use crate::error::Result;
+use crate::weights::{Checkpoint, LoadReport};
+
+/// BERT with a classification head.
+#[derive(Module, Debug)]
+pub struct BertForSequenceClassification {
+    /// The encoder (`bert.*` in checkpoints).
+    pub bert: BertModel,
+    /// Dropout before the head (training only).
+    pub dropout: Dropout,
+    /// `classifier`: hidden → num_labels.
+    pub classifier: Linear,
+}
+
+impl BertForSequenceClassification {
+    /// Fresh weights for `num_labels` classes.
+    pub fn init(config: &BertConfig, num_labels: usize, device: &Device) -> Self {
+        Self {
+            bert: BertModel::init(config, device),
+            dropout: DropoutConfig::new(config.classifier_dropout_prob()).init(),
+            classifier: linear(config, config.hidden_size, num_labels, device),
+        }
+    }
+
+    /// Load a checkpoint. The head comes from `classifier.*` when the checkpoint is
+    /// already fine-tuned; otherwise it is freshly initialised, and the report says so.
+    pub fn load(
+        config: &BertConfig,
+        num_labels: usize,
+        ckpt: &mut Checkpoint,
+        device: &Device,
+    ) -> Result<(Self, LoadReport)> {
+        let bert = BertModel::load(config, ckpt, device)?;
+        let mut report = LoadReport::default();
+        let classifier = if ckpt.contains("classifier.weight") {
+            load_linear(ckpt, "classifier", config.hidden_size, num_labels, device)?
+        } else {
+            report.initialized = vec!["classifier.weight".into(), "classifier.bias".into()];
+            linear(config, config.hidden_size, num_labels, device)
+        };
+        report.unused = ckpt.unused();
+        Ok((
+            Self {
+                bert,
+                dropout: DropoutConfig::new(config.classifier_dropout_prob()).init(),
+                classifier,
+            },
+            report,
+        ))
+    }
+
+    /// Logits `[batch, num_labels]`.
+    pub fn forward(&self, input: &BertInput) -> Tensor<2> {
+        let pooled = self.bert.forward(input).pooler_output;
+        self.classifier.forward(self.dropout.forward(pooled))
+    }
+
+    /// Number of classes the head predicts.
+    pub fn num_labels(&self) -> usize {
+        self.classifier.weight.dims()[1]
+    }
+
+    /// Replace the head with a fresh one (a different number of classes).
+    pub fn reset_head(&mut self, config: &BertConfig, num_labels: usize) {
+        let device = self.classifier.weight.device();
+        let fresh = linear(config, config.hidden_size, num_labels, &device);
+        self.classifier = Linear {
+            weight: Param::from_tensor(fresh.weight.val()),
+            bias: fresh.bias,
+        };
+    }
+}

@@ -1,0 +1,322 @@
+//! Reading Hugging Face checkpoints (`model.safetensors`, `pytorch_model.bin`) into a
+//! name → tensor map that the model's `load` functions take from.
+//!
+//! Names are normalised once here so the model code sees one scheme: the `bert.`
+//! prefix that `BertForSequenceClassification`/`BertForPreTraining` add is stripped and
+//! the legacy TF-era `LayerNorm.gamma`/`LayerNorm.beta` become `weight`/`bias`. Every
+//! tensor the model takes is marked used, so what is left over (`cls.predictions.*`,
+//! `position_ids`) can be reported instead of silently ignored.
+
+use std::collections::{BTreeSet, HashMap};
+
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::error::{Error, Result};
+
+/// One tensor as stored in the checkpoint, converted to f32.
+#[derive(Debug, Clone)]
+pub struct RawTensor {
+    /// Dimensions, outermost first (PyTorch order).
+    pub shape: Vec<usize>,
+    /// Row-major values (empty when the dtype is not a float type).
+    pub data: Vec<f32>,
+    /// The dtype as stored (`F32`, `F16`, `BF16`, `F64`, `I64`...).
+    pub dtype: String,
+}
+
+fn is_float(dtype: &str) -> bool {
+    matches!(dtype, "F32" | "F16" | "BF16" | "F64")
+}
+
+/// All tensors of one checkpoint file, by normalised name.
+#[derive(Debug)]
+pub struct Checkpoint {
+    source_name: String,
+    /// Prefix the file's names carried (`bert.`), to name tensors as the file does in errors.
+    prefix: String,
+    tensors: HashMap<String, RawTensor>,
+    used: BTreeSet<String>,
+}
+
+/// What loading left aside: tensors in the file that the model does not use, and
+/// parameters the file did not have and that were freshly initialised instead.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Checkpoint tensors the model did not take, with the file's own names.
+    pub unused: Vec<String>,
+    /// Model parameters that were initialised because the file lacks them
+    /// (the classifier head of a not-yet-fine-tuned backbone).
+    pub initialized: Vec<String>,
+}
+
+fn normalise(name: &str) -> (String, bool) {
+    let (rest, had_prefix) = match name.strip_prefix("bert.") {
+        Some(rest) => (rest, true),
+        None => (name, false),
+    };
+    let rest = if let Some(base) = rest.strip_suffix("LayerNorm.gamma") {
+        format!("{base}LayerNorm.weight")
+    } else if let Some(base) = rest.strip_suffix("LayerNorm.beta") {
+        format!("{base}LayerNorm.bias")
+    } else {
+        rest.to_string()
+    };
+    (rest, had_prefix)
+}
+
+fn to_f32(source_name: &str, name: &str, dtype: &str, bytes: &[u8]) -> Result<Vec<f32>> {
+    let width = match dtype {
+        "F32" => 4,
+        "F16" | "BF16" => 2,
+        "F64" => 8,
+        _ => {
+            return Err(Error::UnsupportedDtype {
+                source_name: source_name.into(),
+                name: name.into(),
+                dtype: dtype.into(),
+            });
+        }
+    };
+    if bytes.len() % width != 0 {
+        return Err(Error::Checkpoint {
+            source_name: source_name.into(),
+            message: format!("tensor `{name}` has {} bytes, not a multiple of {width}", bytes.len()),
+        });
+    }
+    let out = match dtype {
+        "F32" => bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        "F16" => bytes
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        "BF16" => bytes
+            .chunks_exact(2)
+            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        _ => bytes
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("chunk of 8")) as f32)
+            .collect(),
+    };
+    Ok(out)
+}
+
+impl Checkpoint {
+    /// Build from already-decoded tensors (used by tests and by the loaders below).
+    pub fn from_tensors(
+        source_name: impl Into<String>,
+        tensors: impl IntoIterator<Item = (String, RawTensor)>,
+    ) -> Self {
+        let mut map = HashMap::new();
+        let mut prefix = String::new();
+        for (name, t) in tensors {
+            let (norm, had_prefix) = normalise(&name);
+            if had_prefix {
+                prefix = "bert.".into();
+            }
+            map.insert(norm, t);
+        }
+        Checkpoint {
+            source_name: source_name.into(),
+            prefix,
+            tensors: map,
+            used: BTreeSet::new(),
+        }
+    }
+
+    /// Parse a safetensors file held in memory. Works in the browser too.
+    pub fn from_safetensors_bytes(bytes: &[u8], source_name: &str) -> Result<Self> {
+        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| Error::Checkpoint {
+            source_name: source_name.into(),
+            message: format!("not a valid safetensors file ({e}); is it truncated?"),
+        })?;
+        let mut out = Vec::with_capacity(st.len());
+        for (name, view) in st.tensors() {
+            let dtype = format!("{:?}", view.dtype());
+            // Integer buffers (`embeddings.position_ids`) are kept without data: they are
+            // reported as unused, and only an error if the model asks for one.
+            let data = if is_float(&dtype) {
+                to_f32(source_name, &name, &dtype, view.data())?
+            } else {
+                Vec::new()
+            };
+            let shape = view.shape().to_vec();
+            out.push((name, RawTensor { shape, data, dtype }));
+        }
+        Ok(Self::from_tensors(source_name, out))
+    }
+
+    /// Read `model.safetensors` (or any safetensors file).
+    #[cfg(feature = "native")]
+    pub fn from_safetensors_file(path: &std::path::Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::from_safetensors_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// Read a PyTorch `pytorch_model.bin` (zip or legacy pickle) state dict.
+    #[cfg(feature = "native")]
+    pub fn from_pytorch_file(path: &std::path::Path) -> Result<Self> {
+        use burn_store::pytorch_reader::PytorchReader;
+        let source_name = path.display().to_string();
+        let ckpt_err = |message: String| Error::Checkpoint {
+            source_name: source_name.clone(),
+            message,
+        };
+        let reader = PytorchReader::new(path).map_err(|e| ckpt_err(e.to_string()))?;
+        let mut out = Vec::new();
+        for (name, t) in reader.into_tensors() {
+            let dtype = format!("{:?}", t.dtype()).to_uppercase();
+            let data = if is_float(&dtype) {
+                let bytes = t.read().map_err(|e| ckpt_err(format!("tensor `{name}`: {e}")))?;
+                to_f32(&source_name, &name, &dtype, &bytes)?
+            } else {
+                Vec::new()
+            };
+            out.push((name, RawTensor { shape: t.shape().to_vec(), data, dtype }));
+        }
+        Ok(Self::from_tensors(source_name, out))
+    }
+
+    /// The file these tensors came from.
+    pub fn source_name(&self) -> &str {
+        &self.source_name
+    }
+
+    /// Whether the checkpoint holds `name` (normalised, without `bert.`).
+    pub fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    /// Take a tensor, checking its shape against what the config implies.
+    pub fn take_raw(&mut self, name: &str, expected: &[usize]) -> Result<RawTensor> {
+        let Some(t) = self.tensors.get(name) else {
+            let found_like = self.tensors.keys().min().map(|k| self.display_name(k));
+            return Err(Error::MissingTensor {
+                source_name: self.source_name.clone(),
+                name: self.display_name(name),
+                expected: expected.to_vec(),
+                found_like,
+            });
+        };
+        if !is_float(&t.dtype) {
+            return Err(Error::UnsupportedDtype {
+                source_name: self.source_name.clone(),
+                name: self.display_name(name),
+                dtype: t.dtype.clone(),
+            });
+        }
+        if t.shape != expected {
+            return Err(Error::ShapeMismatch {
+                source_name: self.source_name.clone(),
+                name: self.display_name(name),
+                expected: expected.to_vec(),
+                found: t.shape.clone(),
+            });
+        }
+        self.used.insert(name.to_string());
+        Ok(t.clone())
+    }
+
+    /// Take a tensor onto `device` with the given rank.
+    pub fn take<const D: usize>(
+        &mut self,
+        name: &str,
+        expected: [usize; D],
+        device: &Device,
+    ) -> Result<Tensor<D>> {
+        let raw = self.take_raw(name, &expected)?;
+        Ok(Tensor::from_data(TensorData::new(raw.data, expected), device))
+    }
+
+    /// Take a PyTorch `nn.Linear` weight (`[out, in]`) as burn's `[in, out]`.
+    pub fn take_linear_weight(
+        &mut self,
+        name: &str,
+        d_out: usize,
+        d_in: usize,
+        device: &Device,
+    ) -> Result<Tensor<2>> {
+        let raw = self.take_raw(name, &[d_out, d_in])?;
+        Ok(Tensor::from_data(
+            TensorData::new(transpose(&raw.data, d_out, d_in), [d_in, d_out]),
+            device,
+        ))
+    }
+
+    /// Names as the file spells them, for messages.
+    fn display_name(&self, normalised: &str) -> String {
+        if normalised.starts_with("classifier.") || normalised.starts_with("cls.") {
+            normalised.to_string()
+        } else {
+            format!("{}{normalised}", self.prefix)
+        }
+    }
+
+    /// Finish loading: the tensors left unused, with the file's names.
+    pub fn unused(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .tensors
+            .keys()
+            .filter(|k| !self.used.contains(*k))
+            .map(|k| self.display_name(k))
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// Row-major transpose of an `rows × cols` matrix.
+pub fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; data.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = data[r * cols + c];
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_prefix_and_legacy_layer_norm_names() {
+        assert_eq!(
+            normalise("bert.embeddings.LayerNorm.gamma"),
+            ("embeddings.LayerNorm.weight".into(), true)
+        );
+        assert_eq!(
+            normalise("encoder.layer.0.output.LayerNorm.beta"),
+            ("encoder.layer.0.output.LayerNorm.bias".into(), false)
+        );
+        assert_eq!(normalise("classifier.weight"), ("classifier.weight".into(), false));
+    }
+
+    #[test]
+    fn transpose_is_row_major() {
+        assert_eq!(transpose(&[1., 2., 3., 4., 5., 6.], 2, 3), vec![1., 4., 2., 5., 3., 6.]);
+    }
+
+    #[test]
+    fn missing_and_mismatched_tensors_are_named() {
+        let t = RawTensor { shape: vec![2, 3], data: vec![0.0; 6], dtype: "F32".into() };
+        let mut c = Checkpoint::from_tensors("m.safetensors", [("bert.pooler.dense.weight".into(), t)]);
+        let e = c.take_raw("pooler.dense.weight", &[3, 3]).unwrap_err().to_string();
+        assert!(e.contains("bert.pooler.dense.weight") && e.contains("[2, 3]") && e.contains("[3, 3]"), "{e}");
+        let e = c.take_raw("pooler.dense.bias", &[3]).unwrap_err().to_string();
+        assert!(e.contains("m.safetensors") && e.contains("bert.pooler.dense.bias"), "{e}");
+        assert_eq!(c.unused(), vec!["bert.pooler.dense.weight"]);
+    }
+
+    #[test]
+    fn truncated_safetensors_is_an_error_not_a_panic() {
+        let e = Checkpoint::from_safetensors_bytes(&[8, 0, 0, 0, 0, 0, 0, 0, b'{'], "cut.safetensors")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cut.safetensors"), "{e}");
+    }
+}
