@@ -86,7 +86,8 @@ pub fn select_device(kind: BackendKind) -> Result<SelectedDevice> {
     let cpu = |kind| SelectedDevice {
         device: match kind {
             #[cfg(feature = "native")]
-            #[allow(deprecated)] // ndarray is deprecated upstream but part of this project's design
+            #[allow(deprecated)]
+            // ndarray is deprecated upstream but part of this project's design
             BackendKind::Ndarray => Device::ndarray(),
             _ => Device::flex(),
         },
@@ -107,14 +108,20 @@ pub fn select_device(kind: BackendKind) -> Result<SelectedDevice> {
             Ok(SelectedDevice {
                 device,
                 kind: BackendKind::Wgpu,
-                description: format!("wgpu: {} ({:?}, {:?})", info.name, info.device_type, info.backend),
+                description: format!(
+                    "wgpu: {} ({:?}, {:?})",
+                    info.name, info.device_type, info.backend
+                ),
             })
         }
         BackendKind::Auto => match init_wgpu() {
             Ok((device, info)) if info.device_type != DeviceType::Cpu => Ok(SelectedDevice {
                 device,
                 kind: BackendKind::Wgpu,
-                description: format!("wgpu: {} ({:?}, {:?})", info.name, info.device_type, info.backend),
+                description: format!(
+                    "wgpu: {} ({:?}, {:?})",
+                    info.name, info.device_type, info.backend
+                ),
             }),
             _ => Ok(cpu(BackendKind::Flex)),
         },
@@ -123,5 +130,7 @@ pub fn select_device(kind: BackendKind) -> Result<SelectedDevice> {
 
 /// Threads the CPU backends use.
 pub fn threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }

@@ -122,9 +122,11 @@ impl BertConfig {
     pub fn validate(&self, source_name: &str) -> Result<()> {
         let bad = |m: String| Err(Error::config(source_name, m));
         if self.hidden_size == 0 || self.num_attention_heads == 0 || self.num_hidden_layers == 0 {
-            return bad("hidden_size, num_attention_heads and num_hidden_layers must be positive".into());
+            return bad(
+                "hidden_size, num_attention_heads and num_hidden_layers must be positive".into(),
+            );
         }
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return bad(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads
@@ -184,7 +186,13 @@ impl BertConfig {
                 .map(|(i, l)| (i.to_string(), l.clone()))
                 .collect(),
         );
-        self.label2id = Some(labels.iter().enumerate().map(|(i, l)| (l.clone(), i)).collect());
+        self.label2id = Some(
+            labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (l.clone(), i))
+                .collect(),
+        );
     }
 
     /// A small random-weight configuration for tests and examples.
@@ -229,7 +237,12 @@ mod tests {
     fn rejects_bad_head_count() {
         let json = r#"{"hidden_size":30,"num_hidden_layers":1,"num_attention_heads":4,
             "intermediate_size":8,"vocab_size":10}"#;
-        let err = BertConfig::from_json_str(json, "x/config.json").unwrap_err().to_string();
-        assert!(err.contains("x/config.json") && err.contains("not a multiple"), "{err}");
+        let err = BertConfig::from_json_str(json, "x/config.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("x/config.json") && err.contains("not a multiple"),
+            "{err}"
+        );
     }
 }

@@ -59,7 +59,9 @@ pub enum Error {
     },
 
     /// A tensor is present but its shape disagrees with `config.json`.
-    #[error("{source_name}: tensor `{name}` has shape {found:?} but the config implies {expected:?}")]
+    #[error(
+        "{source_name}: tensor `{name}` has shape {found:?} but the config implies {expected:?}"
+    )]
     ShapeMismatch {
         /// The checkpoint file.
         source_name: String,
@@ -72,7 +74,9 @@ pub enum Error {
     },
 
     /// A tensor is stored in a dtype we do not convert (integers, fp8...).
-    #[error("{source_name}: tensor `{name}` has unsupported dtype {dtype} (supported: F32, F16, BF16, F64)")]
+    #[error(
+        "{source_name}: tensor `{name}` has unsupported dtype {dtype} (supported: F32, F16, BF16, F64)"
+    )]
     UnsupportedDtype {
         /// The checkpoint file.
         source_name: String,
@@ -122,6 +126,7 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    #[cfg_attr(not(feature = "native"), allow(dead_code))]
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),

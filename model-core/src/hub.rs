@@ -42,7 +42,10 @@ fn resolve_hub(model_id: &str) -> Result<PathBuf> {
     if let Some(config) = cached.get("config.json") {
         let has_weights = WEIGHT_FILES.iter().any(|f| cached.get(f).is_some());
         if has_weights {
-            return Ok(config.parent().expect("cache file has a folder").to_path_buf());
+            return Ok(config
+                .parent()
+                .expect("cache file has a folder")
+                .to_path_buf());
         }
     }
     download(model_id, cache.path()).map_err(|message| Error::Hub {
@@ -65,7 +68,8 @@ fn download(model_id: &str, cache_dir: &Path) -> std::result::Result<PathBuf, St
     let repo = api.model(model_id.to_string());
     let config = repo.get("config.json").map_err(|e| e.to_string())?;
     if repo.get("tokenizer.json").is_err() {
-        repo.get("vocab.txt").map_err(|e| format!("no tokenizer.json or vocab.txt: {e}"))?;
+        repo.get("vocab.txt")
+            .map_err(|e| format!("no tokenizer.json or vocab.txt: {e}"))?;
     }
     let weights_ok = ["model.safetensors", "pytorch_model.bin"]
         .iter()
@@ -73,5 +77,8 @@ fn download(model_id: &str, cache_dir: &Path) -> std::result::Result<PathBuf, St
     if !weights_ok {
         return Err("the repository has neither model.safetensors nor pytorch_model.bin".into());
     }
-    Ok(config.parent().expect("cache file has a folder").to_path_buf())
+    Ok(config
+        .parent()
+        .expect("cache file has a folder")
+        .to_path_buf())
 }

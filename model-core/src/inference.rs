@@ -48,7 +48,10 @@ impl Prediction {
 
     /// The probability of `label`, if the model has it.
     pub fn probability(&self, label: &str) -> Option<f32> {
-        self.probabilities.iter().find(|(l, _)| l == label).map(|(_, p)| *p)
+        self.probabilities
+            .iter()
+            .find(|(l, _)| l == label)
+            .map(|(_, p)| *p)
     }
 }
 
@@ -191,7 +194,9 @@ impl Classifier {
                 ));
             }
         }
-        out.into_iter().map(|p| p.expect("every row predicted")).collect()
+        out.into_iter()
+            .map(|p| p.expect("every row predicted"))
+            .collect()
     }
 
     /// Classify texts (blocking read-back; native only).
@@ -237,7 +242,9 @@ fn to_f32_vec(data: TensorData) -> Result<Vec<f32>> {
 
 fn check_options(config: &BertConfig, o: &InferenceOptions) -> Result<()> {
     if o.batch_size == 0 {
-        return Err(Error::InvalidArgument("batch size must be at least 1".into()));
+        return Err(Error::InvalidArgument(
+            "batch size must be at least 1".into(),
+        ));
     }
     if o.max_len > config.max_position_embeddings {
         return Err(Error::InvalidArgument(format!(
@@ -252,4 +259,41 @@ fn check_options(config: &BertConfig, o: &InferenceOptions) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The files of a Hugging Face model folder, already in memory (what the browser
+/// fetches, or a user drops onto the page).
+#[derive(Debug, Clone, Copy)]
+pub struct HfBytes<'a> {
+    /// `config.json`.
+    pub config_json: &'a [u8],
+    /// `tokenizer.json`.
+    pub tokenizer_json: &'a [u8],
+    /// `model.safetensors`.
+    pub safetensors: &'a [u8],
+}
+
+impl Classifier {
+    /// Build a classifier from in-memory Hugging Face files. Works on every target.
+    pub fn from_hf_bytes(
+        files: HfBytes<'_>,
+        device: &Device,
+        options: InferenceOptions,
+    ) -> Result<(Self, crate::weights::LoadReport)> {
+        let config_text = std::str::from_utf8(files.config_json)
+            .map_err(|e| Error::config("config.json", format!("not UTF-8: {e}")))?;
+        let config = BertConfig::from_json_str(config_text, "config.json")?;
+        let tokenizer = BertTokenizer::from_bytes(files.tokenizer_json, "tokenizer.json")?;
+        let mut ckpt = crate::weights::Checkpoint::from_safetensors_bytes(
+            files.safetensors,
+            "model.safetensors",
+        )?;
+        let num_labels = config.labels().len();
+        let (model, report) =
+            BertForSequenceClassification::load(&config, num_labels, &mut ckpt, device)?;
+        Ok((
+            Self::new(model, config, tokenizer, device.clone(), options)?,
+            report,
+        ))
+    }
 }

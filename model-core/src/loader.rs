@@ -33,7 +33,9 @@ impl ModelFiles {
             return Err(Error::MissingFile {
                 dir: dir.into(),
                 file: "config.json".into(),
-                hint: Some("a Hugging Face model folder has config.json next to its weights".into()),
+                hint: Some(
+                    "a Hugging Face model folder has config.json next to its weights".into(),
+                ),
             });
         }
         let weights = ["model.safetensors", "pytorch_model.bin"]
@@ -116,7 +118,8 @@ pub fn load_classifier(spec: &str, device: &Device, options: InferenceOptions) -
     }
     let mut ckpt = files.checkpoint()?;
     let num_labels = config.labels().len();
-    let (model, report) = BertForSequenceClassification::load(&config, num_labels, &mut ckpt, device)?;
+    let (model, report) =
+        BertForSequenceClassification::load(&config, num_labels, &mut ckpt, device)?;
     let classifier = Classifier::new(model, config, tokenizer, device.clone(), options)?;
     Ok(Loaded {
         classifier,

@@ -120,7 +120,8 @@ impl Batch {
     /// Move to `device` as model input.
     pub fn to_input(&self, device: &Device) -> BertInput {
         let shape = [self.batch, self.seq];
-        let ids = |v: &Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v.clone(), shape), device);
+        let ids =
+            |v: &Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v.clone(), shape), device);
         let mask = ids(&self.attention_mask);
         BertInput {
             input_ids: ids(&self.input_ids),
@@ -211,11 +212,17 @@ impl BertTokenizer {
             message,
         };
         // The file may carry its own truncation/padding (MiniLM's caps at 128): we do both.
-        inner.with_truncation(None).map_err(|e| err(e.to_string()))?;
+        inner
+            .with_truncation(None)
+            .map_err(|e| err(e.to_string()))?;
         inner.with_padding(None);
         let probe = "a";
-        let bare = inner.encode_fast(probe, false).map_err(|e| err(e.to_string()))?;
-        let full = inner.encode_fast(probe, true).map_err(|e| err(e.to_string()))?;
+        let bare = inner
+            .encode_fast(probe, false)
+            .map_err(|e| err(e.to_string()))?;
+        let full = inner
+            .encode_fast(probe, true)
+            .map_err(|e| err(e.to_string()))?;
         let (bare, full) = (bare.get_ids(), full.get_ids());
         let pos = (0..=full.len().saturating_sub(bare.len()))
             .find(|&p| full[p..].starts_with(bare))
@@ -272,7 +279,12 @@ impl BertTokenizer {
     }
 
     /// Tokenize many texts (in parallel natively).
-    pub fn encode_batch(&self, texts: &[&str], max_len: usize, truncation: Truncation) -> Result<Vec<Encoded>> {
+    pub fn encode_batch(
+        &self,
+        texts: &[&str],
+        max_len: usize,
+        truncation: Truncation,
+    ) -> Result<Vec<Encoded>> {
         #[cfg(not(target_arch = "wasm32"))]
         {
             let encs = self
@@ -288,12 +300,20 @@ impl BertTokenizer {
         }
         #[cfg(target_arch = "wasm32")]
         {
-            texts.iter().map(|t| self.encode(t, max_len, truncation)).collect()
+            texts
+                .iter()
+                .map(|t| self.encode(t, max_len, truncation))
+                .collect()
         }
     }
 
     /// Truncate content ids to the budget and add the special tokens.
-    pub fn wrap(&self, content: Vec<u32>, max_len: usize, truncation: Truncation) -> Result<Encoded> {
+    pub fn wrap(
+        &self,
+        content: Vec<u32>,
+        max_len: usize,
+        truncation: Truncation,
+    ) -> Result<Encoded> {
         let special = self.num_special();
         if max_len <= special {
             return Err(Error::InvalidArgument(format!(
@@ -335,7 +355,9 @@ mod tests {
     #[test]
     fn wraps_with_cls_and_sep_and_lowercases() {
         let t = tiny();
-        let e = t.encode("The MOVIE was great!", 16, Truncation::Head).unwrap();
+        let e = t
+            .encode("The MOVIE was great!", 16, Truncation::Head)
+            .unwrap();
         assert_eq!(e.ids, vec![2, 4, 5, 6, 7, 9, 3]);
         assert!(!e.truncated);
         assert_eq!(t.encode("", 16, Truncation::Head).unwrap().ids, vec![2, 3]);

@@ -77,10 +77,13 @@ fn to_f32(source_name: &str, name: &str, dtype: &str, bytes: &[u8]) -> Result<Ve
             });
         }
     };
-    if bytes.len() % width != 0 {
+    if !bytes.len().is_multiple_of(width) {
         return Err(Error::Checkpoint {
             source_name: source_name.into(),
-            message: format!("tensor `{name}` has {} bytes, not a multiple of {width}", bytes.len()),
+            message: format!(
+                "tensor `{name}` has {} bytes, not a multiple of {width}",
+                bytes.len()
+            ),
         });
     }
     let out = match dtype {
@@ -170,12 +173,21 @@ impl Checkpoint {
         for (name, t) in reader.into_tensors() {
             let dtype = format!("{:?}", t.dtype()).to_uppercase();
             let data = if is_float(&dtype) {
-                let bytes = t.read().map_err(|e| ckpt_err(format!("tensor `{name}`: {e}")))?;
+                let bytes = t
+                    .read()
+                    .map_err(|e| ckpt_err(format!("tensor `{name}`: {e}")))?;
                 to_f32(&source_name, &name, &dtype, &bytes)?
             } else {
                 Vec::new()
             };
-            out.push((name, RawTensor { shape: t.shape().to_vec(), data, dtype }));
+            out.push((
+                name,
+                RawTensor {
+                    shape: t.shape().to_vec(),
+                    data,
+                    dtype,
+                },
+            ));
         }
         Ok(Self::from_tensors(source_name, out))
     }
@@ -228,7 +240,10 @@ impl Checkpoint {
         device: &Device,
     ) -> Result<Tensor<D>> {
         let raw = self.take_raw(name, &expected)?;
-        Ok(Tensor::from_data(TensorData::new(raw.data, expected), device))
+        Ok(Tensor::from_data(
+            TensorData::new(raw.data, expected),
+            device,
+        ))
     }
 
     /// Take a PyTorch `nn.Linear` weight (`[out, in]`) as burn's `[in, out]`.
@@ -293,30 +308,54 @@ mod tests {
             normalise("encoder.layer.0.output.LayerNorm.beta"),
             ("encoder.layer.0.output.LayerNorm.bias".into(), false)
         );
-        assert_eq!(normalise("classifier.weight"), ("classifier.weight".into(), false));
+        assert_eq!(
+            normalise("classifier.weight"),
+            ("classifier.weight".into(), false)
+        );
     }
 
     #[test]
     fn transpose_is_row_major() {
-        assert_eq!(transpose(&[1., 2., 3., 4., 5., 6.], 2, 3), vec![1., 4., 2., 5., 3., 6.]);
+        assert_eq!(
+            transpose(&[1., 2., 3., 4., 5., 6.], 2, 3),
+            vec![1., 4., 2., 5., 3., 6.]
+        );
     }
 
     #[test]
     fn missing_and_mismatched_tensors_are_named() {
-        let t = RawTensor { shape: vec![2, 3], data: vec![0.0; 6], dtype: "F32".into() };
-        let mut c = Checkpoint::from_tensors("m.safetensors", [("bert.pooler.dense.weight".into(), t)]);
-        let e = c.take_raw("pooler.dense.weight", &[3, 3]).unwrap_err().to_string();
-        assert!(e.contains("bert.pooler.dense.weight") && e.contains("[2, 3]") && e.contains("[3, 3]"), "{e}");
-        let e = c.take_raw("pooler.dense.bias", &[3]).unwrap_err().to_string();
-        assert!(e.contains("m.safetensors") && e.contains("bert.pooler.dense.bias"), "{e}");
+        let t = RawTensor {
+            shape: vec![2, 3],
+            data: vec![0.0; 6],
+            dtype: "F32".into(),
+        };
+        let mut c =
+            Checkpoint::from_tensors("m.safetensors", [("bert.pooler.dense.weight".into(), t)]);
+        let e = c
+            .take_raw("pooler.dense.weight", &[3, 3])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("bert.pooler.dense.weight") && e.contains("[2, 3]") && e.contains("[3, 3]"),
+            "{e}"
+        );
+        let e = c
+            .take_raw("pooler.dense.bias", &[3])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("m.safetensors") && e.contains("bert.pooler.dense.bias"),
+            "{e}"
+        );
         assert_eq!(c.unused(), vec!["bert.pooler.dense.weight"]);
     }
 
     #[test]
     fn truncated_safetensors_is_an_error_not_a_panic() {
-        let e = Checkpoint::from_safetensors_bytes(&[8, 0, 0, 0, 0, 0, 0, 0, b'{'], "cut.safetensors")
-            .unwrap_err()
-            .to_string();
+        let e =
+            Checkpoint::from_safetensors_bytes(&[8, 0, 0, 0, 0, 0, 0, 0, b'{'], "cut.safetensors")
+                .unwrap_err()
+                .to_string();
         assert!(e.contains("cut.safetensors"), "{e}");
     }
 }

@@ -41,11 +41,21 @@ fn token_ids_match_transformers() {
     for input in golden["inputs"].as_array().unwrap() {
         let text = input["text"].as_str().unwrap();
         let enc = m.tokenizer.encode(text, 512, Truncation::Head).unwrap();
-        assert_eq!(enc.ids, ids(&input["input_ids"]), "input `{}`", input["name"]);
-        assert_eq!(enc.content_tokens, input["num_content_tokens"].as_u64().unwrap() as usize);
+        assert_eq!(
+            enc.ids,
+            ids(&input["input_ids"]),
+            "input `{}`",
+            input["name"]
+        );
+        assert_eq!(
+            enc.content_tokens,
+            input["num_content_tokens"].as_u64().unwrap() as usize
+        );
     }
     for (len, case) in golden["head_tail_ids"].as_object().unwrap() {
-        let Ok(max_len) = len.parse::<usize>() else { continue };
+        let Ok(max_len) = len.parse::<usize>() else {
+            continue;
+        };
         let long = golden["inputs"]
             .as_array()
             .unwrap()
@@ -54,7 +64,11 @@ fn token_ids_match_transformers() {
             .unwrap();
         let enc = m
             .tokenizer
-            .encode(long["text"].as_str().unwrap(), max_len, Truncation::HeadTail)
+            .encode(
+                long["text"].as_str().unwrap(),
+                max_len,
+                Truncation::HeadTail,
+            )
             .unwrap();
         assert_eq!(enc.ids, ids(&case["ids"]), "head+tail at {max_len}");
         assert!(enc.truncated);
@@ -93,8 +107,15 @@ fn check_backend(kind: BackendKind) -> Option<f32> {
         let (cls, pooled, _) = run(&[&enc]);
         let d_cls = max_abs_diff(&cls, &floats(&input["cls_hidden"]));
         let d_pool = max_abs_diff(&pooled, &floats(&input["pooler"]));
-        eprintln!("{kind} {:>16}: cls {d_cls:.2e} pooler {d_pool:.2e}", input["name"].as_str().unwrap());
-        assert!(d_cls < TOL && d_pool < TOL, "{kind}: input {} differs from transformers: cls {d_cls}, pooler {d_pool}", input["name"]);
+        eprintln!(
+            "{kind} {:>16}: cls {d_cls:.2e} pooler {d_pool:.2e}",
+            input["name"].as_str().unwrap()
+        );
+        assert!(
+            d_cls < TOL && d_pool < TOL,
+            "{kind}: input {} differs from transformers: cls {d_cls}, pooler {d_pool}",
+            input["name"]
+        );
         worst = worst.max(d_cls).max(d_pool);
     }
     let rows: Vec<Encoded> = golden["batch"]["rows"]
@@ -103,7 +124,12 @@ fn check_backend(kind: BackendKind) -> Option<f32> {
         .iter()
         .map(|r| {
             let name = r["name"].as_str().unwrap();
-            let text = golden["inputs"].as_array().unwrap().iter().find(|i| i["name"] == name).unwrap()["text"]
+            let text = golden["inputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["name"] == name)
+                .unwrap()["text"]
                 .as_str()
                 .unwrap();
             m.tokenizer.encode(text, 512, Truncation::Head).unwrap()
@@ -111,13 +137,24 @@ fn check_backend(kind: BackendKind) -> Option<f32> {
         .collect();
     let refs: Vec<&Encoded> = rows.iter().collect();
     let (cls, pooled, h) = run(&refs);
-    for (i, r) in golden["batch"]["rows"].as_array().unwrap().iter().enumerate() {
+    for (i, r) in golden["batch"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
         let d_cls = max_abs_diff(&cls[i * h..(i + 1) * h], &floats(&r["cls_hidden"]));
         let d_pool = max_abs_diff(&pooled[i * h..(i + 1) * h], &floats(&r["pooler"]));
-        assert!(d_cls < TOL && d_pool < TOL, "{kind}: padded batch row {i}: cls {d_cls}, pooler {d_pool}");
+        assert!(
+            d_cls < TOL && d_pool < TOL,
+            "{kind}: padded batch row {i}: cls {d_cls}, pooler {d_pool}"
+        );
         worst = worst.max(d_cls).max(d_pool);
     }
-    eprintln!("PARITY {kind}: max abs diff {worst:.3e} over {} inputs + padded batch", golden["inputs"].as_array().unwrap().len());
+    eprintln!(
+        "PARITY {kind}: max abs diff {worst:.3e} over {} inputs + padded batch",
+        golden["inputs"].as_array().unwrap().len()
+    );
     Some(worst)
 }
 

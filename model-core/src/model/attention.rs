@@ -48,12 +48,23 @@ impl SelfAttention {
     }
 
     /// Weights from `{prefix}.attention.*`.
-    pub fn load(config: &BertConfig, ckpt: &mut Checkpoint, prefix: &str, device: &Device) -> Result<Self> {
+    pub fn load(
+        config: &BertConfig,
+        ckpt: &mut Checkpoint,
+        prefix: &str,
+        device: &Device,
+    ) -> Result<Self> {
         let h = config.hidden_size;
         let mut weights = Vec::with_capacity(3);
         let mut biases = Vec::with_capacity(3);
         for part in ["query", "key", "value"] {
-            let lin = load_linear(ckpt, &format!("{prefix}.attention.self.{part}"), h, h, device)?;
+            let lin = load_linear(
+                ckpt,
+                &format!("{prefix}.attention.self.{part}"),
+                h,
+                h,
+                device,
+            )?;
             weights.push(lin.weight.val());
             biases.push(lin.bias.expect("loaded with bias").val());
         }
@@ -63,8 +74,19 @@ impl SelfAttention {
         };
         Ok(Self {
             qkv,
-            output: load_linear(ckpt, &format!("{prefix}.attention.output.dense"), h, h, device)?,
-            layer_norm: load_layer_norm(config, ckpt, &format!("{prefix}.attention.output"), device)?,
+            output: load_linear(
+                ckpt,
+                &format!("{prefix}.attention.output.dense"),
+                h,
+                h,
+                device,
+            )?,
+            layer_norm: load_layer_norm(
+                config,
+                ckpt,
+                &format!("{prefix}.attention.output"),
+                device,
+            )?,
             attention_dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
             num_heads: config.num_attention_heads,
@@ -89,7 +111,10 @@ impl SelfAttention {
             .reshape([batch, 1, 1, seq])
             .expand([batch, heads, seq, seq]);
 
-        let context = if self.attention_dropout.prob > 0.0 && x.device().is_autodiff() && self.attention_dropout.training.is_enabled() {
+        let context = if self.attention_dropout.prob > 0.0
+            && x.device().is_autodiff()
+            && self.attention_dropout.training.is_enabled()
+        {
             // Training: the fused kernel has no dropout, so spell attention out.
             let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_dim as f64).sqrt());
             let probs = softmax(scores.mask_fill(mask, -1.0e9), 3);

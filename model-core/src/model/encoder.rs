@@ -43,7 +43,12 @@ impl BertLayer {
     }
 
     /// Weights from `encoder.layer.{index}.*`.
-    pub fn load(config: &BertConfig, ckpt: &mut Checkpoint, index: usize, device: &Device) -> Result<Self> {
+    pub fn load(
+        config: &BertConfig,
+        ckpt: &mut Checkpoint,
+        index: usize,
+        device: &Device,
+    ) -> Result<Self> {
         let (h, i) = (config.hidden_size, config.intermediate_size);
         let p = format!("encoder.layer.{index}");
         Ok(Self {

@@ -114,7 +114,11 @@ pub(crate) fn load_layer_norm(
     let d = config.hidden_size;
     let mut ln = layer_norm(config, device);
     ln.gamma = Param::from_tensor(ckpt.take(&format!("{prefix}.LayerNorm.weight"), [d], device)?);
-    ln.beta = Some(Param::from_tensor(ckpt.take(&format!("{prefix}.LayerNorm.bias"), [d], device)?));
+    ln.beta = Some(Param::from_tensor(ckpt.take(
+        &format!("{prefix}.LayerNorm.bias"),
+        [d],
+        device,
+    )?));
     Ok(ln)
 }
 

@@ -1,0 +1,147 @@
+//! `trainer predict` on checkpoints written by `transformers`: the probabilities
+//! must be PyTorch's within 1e-4, whatever the checkpoint layout.
+
+use integration_tests::*;
+
+fn probs(v: &serde_json::Value) -> [f64; 2] {
+    [
+        v["probabilities"]["negative"].as_f64().unwrap(),
+        v["probabilities"]["positive"].as_f64().unwrap(),
+    ]
+}
+
+/// Predict the golden texts with the model in `folder` and compare with PyTorch.
+fn check_folder(folder: &str, backend: &str) {
+    let golden = tiny_golden();
+    let texts: Vec<&str> = golden["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    let model = tiny(folder);
+    let mut args = vec![
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--max-len",
+        "64",
+        "--truncation",
+        "head",
+        "--backend",
+        backend,
+    ];
+    args.extend(texts.iter().copied());
+    let out = trainer(&args, None);
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), texts.len());
+    for (i, (line, want)) in lines
+        .iter()
+        .zip(golden["probabilities"].as_array().unwrap())
+        .enumerate()
+    {
+        let got = probs(line);
+        for c in 0..2 {
+            let w = want[c].as_f64().unwrap();
+            assert!(
+                (got[c] - w).abs() < 1e-4,
+                "{folder} on {backend}: text {i} class {c}: {} vs PyTorch {w}",
+                got[c]
+            );
+        }
+        let label = if got[1] > got[0] {
+            "positive"
+        } else {
+            "negative"
+        };
+        assert_eq!(line["label"], label);
+        assert!((line["confidence"].as_f64().unwrap() - got[0].max(got[1])).abs() < 1e-7);
+    }
+}
+
+#[test]
+fn safetensors_with_bert_prefix_matches_pytorch() {
+    check_folder("finetuned", "flex");
+}
+
+#[test]
+fn pytorch_bin_matches_pytorch() {
+    check_folder("finetuned-bin", "flex");
+}
+
+#[test]
+fn legacy_names_and_vocab_txt_match_pytorch() {
+    check_folder("legacy", "flex");
+}
+
+#[test]
+fn ndarray_backend_matches_pytorch() {
+    check_folder("finetuned", "ndarray");
+}
+
+#[test]
+fn reads_texts_from_stdin_one_per_line() {
+    let model = tiny("finetuned");
+    let out = trainer(
+        &[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--max-len",
+            "64",
+        ],
+        Some(
+            "Boring plot, bad acting and awful dialogue.\nA wonderful movie! The acting was great and I loved it.\n",
+        ),
+    );
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["label"], "negative");
+    assert_eq!(lines[1]["label"], "positive");
+}
+
+#[test]
+fn unused_tensors_are_reported_not_fatal() {
+    let model = tiny("legacy");
+    let out = trainer(
+        &[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--max-len",
+            "64",
+            "good",
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cls.predictions.bias") && stderr.contains("embeddings.position_ids"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn backbone_without_head_gets_a_fresh_head_and_a_warning() {
+    let model = tiny("backbone");
+    let out = trainer(
+        &[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--max-len",
+            "64",
+            "good",
+        ],
+        None,
+    );
+    let lines = json_lines(&out);
+    let p = probs(&lines[0]);
+    assert!((p[0] + p[1] - 1.0).abs() < 1e-5);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("classifier.weight") && stderr.contains("freshly initialised"),
+        "{stderr}"
+    );
+}

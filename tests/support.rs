@@ -1,0 +1,96 @@
+//! Helpers for the integration tests: run the `trainer` binary, read fixtures.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The committed tiny checkpoints made by `tools/make_tiny_fixtures.py`.
+pub fn tiny(name: &str) -> PathBuf {
+    root().join("model-core/tests/fixtures/tiny").join(name)
+}
+
+/// The golden values of the tiny checkpoints.
+pub fn tiny_golden() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(tiny("golden.json")).unwrap()).unwrap()
+}
+
+/// The `trainer` binary cargo built next to this test executable
+/// (`cargo test --workspace` builds it because the `trainer` package has tests).
+pub fn trainer_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin = dir.join(format!("trainer{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace` (or `cargo build -p trainer` first)",
+        bin.display()
+    );
+    bin
+}
+
+/// Run `trainer args…` with `stdin`, returning its output.
+pub fn trainer(args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(trainer_bin())
+        .args(args)
+        .env("HF_HUB_OFFLINE", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        pipe.write_all(text.as_bytes()).unwrap();
+    }
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+/// Assert a run failed cleanly: non-zero exit, no panic, and stderr mentions every
+/// `needle`. Returns stderr.
+pub fn assert_clean_failure(out: &Output, needles: &[&str]) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success(),
+        "expected failure, got success; stderr: {stderr}"
+    );
+    assert_ne!(
+        out.status.code(),
+        Some(101),
+        "exit code 101 is a panic: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "panicked: {stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "stderr should mention `{n}`: {stderr}");
+    }
+    stderr
+}
+
+/// Stdout as one JSON value per line.
+pub fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "trainer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect()
+}
+
+/// Copy a folder (flat) into a new temporary folder.
+pub fn copy_dir(src: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    dir
+}

@@ -1,0 +1,77 @@
+//! `trainer predict`: texts in, one JSON prediction per line out.
+
+use std::io::{BufRead, Write};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use model_core::backend::{BackendKind, select_device};
+use model_core::loader::load_classifier;
+use model_core::{InferenceOptions, Truncation};
+
+/// Arguments of `trainer predict`.
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// Model folder (Hugging Face layout or a `trainer export`) or hub id.
+    #[arg(long)]
+    pub model: String,
+    /// Where to run: auto (a GPU if there is one, else flex), flex, ndarray or wgpu.
+    #[arg(long, default_value = "auto")]
+    pub backend: BackendKind,
+    /// Longest input in tokens, special tokens included.
+    #[arg(long, default_value_t = 256)]
+    pub max_len: usize,
+    /// What to keep of longer inputs: `head` or `head+tail`.
+    #[arg(long, default_value = "head+tail")]
+    pub truncation: Truncation,
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Texts to classify; without any, one text per line is read from stdin.
+    pub texts: Vec<String>,
+}
+
+pub fn run(args: PredictArgs) -> Result<()> {
+    let texts = if args.texts.is_empty() {
+        std::io::stdin()
+            .lock()
+            .lines()
+            .collect::<std::io::Result<Vec<String>>>()
+            .context("reading texts from stdin")?
+    } else {
+        args.texts
+    };
+    if texts.is_empty() {
+        bail!("no texts to classify: pass them as arguments or one per line on stdin");
+    }
+    let selected = select_device(args.backend)?;
+    let options = InferenceOptions {
+        max_len: args.max_len,
+        truncation: args.truncation,
+        batch_size: args.batch_size,
+    };
+    let loaded = load_classifier(&args.model, &selected.device, options)
+        .with_context(|| format!("loading model `{}`", args.model))?;
+    for name in &loaded.report.initialized {
+        eprintln!(
+            "warning: {name} is not in the checkpoint and was freshly initialised: \
+             predictions are meaningless until the model is fine-tuned"
+        );
+    }
+    if !loaded.report.unused.is_empty() {
+        eprintln!(
+            "note: {} checkpoint tensors unused: {}",
+            loaded.report.unused.len(),
+            loaded.report.unused.join(", ")
+        );
+    }
+    eprintln!("backend: {}", selected.description);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let predictions = loaded.classifier.predict(&refs)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for p in predictions {
+        serde_json::to_writer(&mut out, &p)?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
