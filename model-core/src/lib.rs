@@ -14,6 +14,7 @@
 pub mod backend;
 pub mod config;
 pub mod error;
+pub mod export;
 #[cfg(feature = "native")]
 pub mod hub;
 pub mod inference;

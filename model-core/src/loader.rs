@@ -38,14 +38,14 @@ impl ModelFiles {
                 ),
             });
         }
-        let weights = ["model.safetensors", "pytorch_model.bin"]
+        let weights = crate::hub::WEIGHT_FILES
             .iter()
             .map(|f| dir.join(f))
             .find(|p| p.is_file())
             .ok_or_else(|| Error::MissingFile {
                 dir: dir.into(),
                 file: "model.safetensors".into(),
-                hint: Some("or pytorch_model.bin".into()),
+                hint: Some("or pytorch_model.bin, or model.bpk from the trainer".into()),
             })?;
         Ok(Self {
             dir: dir.into(),
@@ -116,10 +116,17 @@ pub fn load_classifier(spec: &str, device: &Device, options: InferenceOptions) -
             ),
         ));
     }
-    let mut ckpt = files.checkpoint()?;
     let num_labels = config.labels().len();
-    let (model, report) =
-        BertForSequenceClassification::load(&config, num_labels, &mut ckpt, device)?;
+    let (model, report) = if files.weights.extension().is_some_and(|e| e == "bpk") {
+        let mut store = burn_store::BurnpackStore::from_file(&files.weights).auto_extension(false);
+        let name = files.weights.display().to_string();
+        BertForSequenceClassification::load_burnpack(
+            &config, num_labels, &mut store, &name, device,
+        )?
+    } else {
+        let mut ckpt = files.checkpoint()?;
+        BertForSequenceClassification::load(&config, num_labels, &mut ckpt, device)?
+    };
     let classifier = Classifier::new(model, config, tokenizer, device.clone(), options)?;
     Ok(Loaded {
         classifier,

@@ -1,10 +1,24 @@
 //! `trainer`: the native command line of the project.
 //!
 //! - `predict`: classify texts with any BERT classifier folder or hub id.
+//! - `fine-tune`: fine-tune a pretrained BERT on IMDb or your own labeled text.
+//! - `evaluate`: metrics of any model folder on labeled data.
+//! - `export`: a run's model for the web page or for `transformers`.
 
+mod batching;
+mod checkpoint;
+mod data;
+mod evaluate;
+mod export;
+mod imdb;
+mod metrics;
 mod predict;
+mod report;
+mod train;
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
 
@@ -20,15 +34,50 @@ struct Cli {
 enum Command {
     /// Classify texts (arguments, or one per line on stdin) and print one JSON object per text.
     Predict(predict::PredictArgs),
+    /// Fine-tune a pretrained BERT on labeled text, with checkpoints and resume.
+    FineTune(Box<train::FineTuneArgs>),
+    /// Evaluate a model on labeled data and print a JSON summary.
+    Evaluate(evaluate::EvaluateArgs),
+    /// Export a run's best model for the web page or for Hugging Face `transformers`.
+    Export(export::ExportArgs),
 }
+
+/// Returned when Ctrl-C stopped a job after it saved its work.
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+
+impl std::error::Error for Interrupted {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        // First Ctrl-C: finish the current step, checkpoint, exit. Second: exit now.
+        let _ = ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!(
+                "\nCtrl-C: saving a checkpoint after this step (press again to quit at once)"
+            );
+        });
+    }
     let result = match cli.command {
         Command::Predict(args) => predict::run(args),
+        Command::FineTune(args) => train::run(*args, interrupted),
+        Command::Evaluate(args) => evaluate::run(args),
+        Command::Export(args) => export::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<Interrupted>() => ExitCode::from(130),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -55,22 +55,28 @@ impl SelfAttention {
         device: &Device,
     ) -> Result<Self> {
         let h = config.hidden_size;
-        let mut weights = Vec::with_capacity(3);
-        let mut biases = Vec::with_capacity(3);
-        for part in ["query", "key", "value"] {
-            let lin = load_linear(
-                ckpt,
-                &format!("{prefix}.attention.self.{part}"),
-                h,
-                h,
-                device,
-            )?;
-            weights.push(lin.weight.val());
-            biases.push(lin.bias.expect("loaded with bias").val());
+        // Fuse on the host so the parameters are leaf tensors (trainable on autodiff devices).
+        let mut weight = vec![0.0f32; h * 3 * h];
+        let mut bias = Vec::with_capacity(3 * h);
+        for (k, part) in ["query", "key", "value"].iter().enumerate() {
+            let name = format!("{prefix}.attention.self.{part}");
+            let w = ckpt.take_raw(&format!("{name}.weight"), &[h, h])?; // [out, in]
+            for o in 0..h {
+                for i in 0..h {
+                    weight[i * 3 * h + k * h + o] = w.data[o * h + i];
+                }
+            }
+            bias.extend(ckpt.take_raw(&format!("{name}.bias"), &[h])?.data);
         }
         let qkv = Linear {
-            weight: Param::from_tensor(Tensor::cat(weights, 1)),
-            bias: Some(Param::from_tensor(Tensor::cat(biases, 0))),
+            weight: Param::from_tensor(Tensor::from_data(
+                TensorData::new(weight, [h, 3 * h]),
+                device,
+            )),
+            bias: Some(Param::from_tensor(Tensor::from_data(
+                TensorData::new(bias, [3 * h]),
+                device,
+            ))),
         };
         Ok(Self {
             qkv,

@@ -7,7 +7,7 @@ use burn::prelude::*;
 
 use super::{BertInput, BertModel, linear, load_linear};
 use crate::config::BertConfig;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::weights::{Checkpoint, LoadReport};
 
 /// BERT with a classification head.
@@ -56,6 +56,57 @@ impl BertForSequenceClassification {
             },
             report,
         ))
+    }
+
+    /// Load burn's own burnpack format (what the trainer checkpoints and exports).
+    /// `source_name` names the file in errors.
+    pub fn load_burnpack(
+        config: &BertConfig,
+        num_labels: usize,
+        store: &mut burn_store::BurnpackStore,
+        source_name: &str,
+        device: &Device,
+    ) -> Result<(Self, LoadReport)> {
+        use burn_store::ModuleSnapshot;
+        let mut model = Self::init(config, num_labels, device);
+        let result = model.load_from(store).map_err(|e| Error::Checkpoint {
+            source_name: source_name.into(),
+            message: e.to_string(),
+        })?;
+        if let Some(e) = result.errors.first() {
+            return Err(Error::Checkpoint {
+                source_name: source_name.into(),
+                message: format!("{e}"),
+            });
+        }
+        if let Some((name, _)) = result.missing.first() {
+            return Err(Error::MissingTensor {
+                source_name: source_name.into(),
+                name: name.clone(),
+                expected: vec![],
+                found_like: result.applied.first().cloned(),
+            });
+        }
+        Ok((
+            model,
+            LoadReport {
+                unused: result.unused,
+                initialized: vec![],
+            },
+        ))
+    }
+
+    /// Save in burnpack format.
+    #[cfg(feature = "native")]
+    pub fn save_burnpack(&self, path: &std::path::Path) -> Result<()> {
+        use burn_store::ModuleSnapshot;
+        let mut store = burn_store::BurnpackStore::from_file(path)
+            .auto_extension(false)
+            .overwrite(true);
+        self.save_into(&mut store).map_err(|e| Error::Checkpoint {
+            source_name: path.display().to_string(),
+            message: format!("cannot write: {e}"),
+        })
     }
 
     /// Logits `[batch, num_labels]`.

@@ -1,0 +1,413 @@
+//! `trainer fine-tune`, `evaluate` and `export` end to end on the tiny checkpoint and
+//! a 20-line JSONL file: the run folder, resume after SIGKILL, and the exports.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use integration_tests::*;
+
+fn fine_tune_args<'a>(out: &'a str, data: &'a str, model: &'a str) -> Vec<&'a str> {
+    vec![
+        "fine-tune",
+        "--model",
+        model,
+        "--data",
+        data,
+        "--out",
+        out,
+        "--backend",
+        "flex",
+        "--max-len",
+        "64",
+        "--batch-size",
+        "4",
+        "--epochs",
+        "2",
+        "--lr",
+        "1e-3",
+        "--valid-fraction",
+        "0.2",
+        "--checkpoint-every",
+        "2",
+        "--seed",
+        "7",
+    ]
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let out = trainer(args, None);
+    assert!(
+        out.status.success(),
+        "trainer {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn predict_probs(model: &Path) -> Vec<f64> {
+    let texts: Vec<String> = std::fs::read_to_string(tiny("reviews.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let mut args = vec![
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--backend",
+        "flex",
+        "--max-len",
+        "64",
+    ];
+    args.extend(texts.iter().map(String::as_str));
+    json_lines(&trainer(&args, None))
+        .iter()
+        .map(|v| v["probabilities"]["positive"].as_f64().unwrap())
+        .collect()
+}
+
+fn max_diff(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn fine_tune_writes_a_complete_run_and_evaluate_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let data = tiny("reviews.jsonl");
+    let model = tiny("backbone");
+    let stdout = run_ok(&fine_tune_args(
+        run.to_str().unwrap(),
+        data.to_str().unwrap(),
+        model.to_str().unwrap(),
+    ));
+    let results: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(
+        results["steps"], 8,
+        "16 training reviews / batch 4 x 2 epochs: {results}"
+    );
+    for f in [
+        "run.json",
+        "metrics.jsonl",
+        "results.json",
+        "latest.json",
+        "best/model.bpk",
+        "best/config.json",
+        "best/tokenizer.json",
+        "final/model.bpk",
+        "report.md",
+        "loss.svg",
+        "accuracy.svg",
+    ] {
+        assert!(run.join(f).is_file(), "missing {f}");
+    }
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let validations = metrics
+        .lines()
+        .filter(|l| l.contains("\"validation\""))
+        .count();
+    assert_eq!(validations, 2, "one validation per epoch:\n{metrics}");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("best/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["id2label"]["1"], "positive");
+
+    let summary: serde_json::Value = serde_json::from_str(
+        run_ok(&[
+            "evaluate",
+            "--model",
+            run.join("best").to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--backend",
+            "flex",
+        ])
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(summary["n"], 20);
+    for k in ["accuracy", "f1", "precision", "recall", "ece"] {
+        let v = summary[k].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{k} = {v}");
+    }
+    let confusion: u64 = summary["confusion"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|x| x.as_u64().unwrap())
+        .sum();
+    assert_eq!(confusion, 20);
+}
+
+/// 600 reviews: the 20 tiny ones, 30 times each (so a run lasts long enough to be killed).
+fn repeated_reviews(dir: &Path) -> std::path::PathBuf {
+    let lines = std::fs::read_to_string(tiny("reviews.jsonl")).unwrap();
+    let path = dir.join("reviews600.jsonl");
+    std::fs::write(&path, lines.repeat(30)).unwrap();
+    path
+}
+
+/// Kill a run with SIGKILL mid-epoch, resume it, and compare the final weights'
+/// predictions with a run that was never stopped.
+#[test]
+fn resume_after_sigkill_equals_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = repeated_reviews(dir.path());
+    let model = tiny("backbone");
+    let straight = dir.path().join("straight");
+    run_ok(&fine_tune_args(
+        straight.to_str().unwrap(),
+        data.to_str().unwrap(),
+        model.to_str().unwrap(),
+    ));
+
+    let killed = dir.path().join("killed");
+    let args = fine_tune_args(
+        killed.to_str().unwrap(),
+        data.to_str().unwrap(),
+        model.to_str().unwrap(),
+    );
+    let mut child = Command::new(trainer_bin())
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    // 120 steps per epoch: kill once a checkpoint past step 20 exists, mid-epoch 1.
+    loop {
+        let latest = std::fs::read_to_string(killed.join("latest.json")).unwrap_or_default();
+        let step: usize = latest
+            .split("step-")
+            .nth(1)
+            .and_then(|s| s.get(..8))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        if step >= 20 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run finished before it could be killed"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no checkpoint after 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        !killed.join("final").exists(),
+        "the kill came too late to test anything"
+    );
+
+    run_ok(&[
+        "fine-tune",
+        "--resume",
+        killed.to_str().unwrap(),
+        "--backend",
+        "flex",
+    ]);
+    let a = predict_probs(&straight.join("final"));
+    let b = predict_probs(&killed.join("final"));
+    let d = max_diff(&a, &b);
+    assert!(
+        d < 1e-5,
+        "resumed run differs from the uninterrupted one by {d}"
+    );
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(killed.join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(results["steps"], 240);
+}
+
+#[test]
+fn hf_export_predicts_like_the_run_and_web_export_has_a_checked_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let data = tiny("reviews.jsonl");
+    run_ok(&fine_tune_args(
+        run.to_str().unwrap(),
+        data.to_str().unwrap(),
+        tiny("backbone").to_str().unwrap(),
+    ));
+
+    let hf = dir.path().join("hf");
+    run_ok(&[
+        "export",
+        "--run",
+        run.to_str().unwrap(),
+        "--out",
+        hf.to_str().unwrap(),
+        "--format",
+        "hf",
+    ]);
+    assert!(hf.join("model.safetensors").is_file() && hf.join("config.json").is_file());
+    let d = max_diff(&predict_probs(&run.join("best")), &predict_probs(&hf));
+    assert!(d < 1e-5, "hf export differs from the run's model by {d}");
+
+    let web = dir.path().join("web");
+    run_ok(&[
+        "export",
+        "--run",
+        run.to_str().unwrap(),
+        "--out",
+        web.to_str().unwrap(),
+        "--format",
+        "web",
+    ]);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(web.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        manifest["labels"],
+        serde_json::json!(["negative", "positive"])
+    );
+    assert_eq!(manifest["max_len"], 64);
+    for f in manifest["files"].as_array().unwrap() {
+        let bytes = std::fs::read(web.join(f["name"].as_str().unwrap())).unwrap();
+        assert_eq!(bytes.len() as u64, f["bytes"].as_u64().unwrap());
+        assert_eq!(f["sha256"].as_str().unwrap().len(), 64);
+    }
+    let d = max_diff(&predict_probs(&run.join("best")), &predict_probs(&web));
+    assert!(d < 1e-6, "web export differs from the run's model by {d}");
+}
+
+#[test]
+fn bad_training_inputs_fail_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny("backbone");
+    let m = model.to_str().unwrap();
+    let out = dir.path().join("run");
+    let o = out.to_str().unwrap();
+
+    let bad_json = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad_json,
+        "{\"text\": \"good\", \"label\": \"positive\"}\n{\"text\": \"bad\", \"label\": \n",
+    )
+    .unwrap();
+    assert_clean_failure(
+        &trainer(
+            &[
+                "fine-tune",
+                "--model",
+                m,
+                "--data",
+                bad_json.to_str().unwrap(),
+                "--out",
+                o,
+            ],
+            None,
+        ),
+        &["bad.jsonl:2", "malformed JSON"],
+    );
+
+    let one_class = dir.path().join("one.jsonl");
+    std::fs::write(&one_class, "{\"text\": \"good\", \"label\": \"positive\"}\n{\"text\": \"fine\", \"label\": \"positive\"}\n").unwrap();
+    assert_clean_failure(
+        &trainer(
+            &[
+                "fine-tune",
+                "--model",
+                m,
+                "--data",
+                one_class.to_str().unwrap(),
+                "--out",
+                dir.path().join("r2").to_str().unwrap(),
+                "--valid-fraction",
+                "0.5",
+            ],
+            None,
+        ),
+        &["single class"],
+    );
+
+    let csv = dir.path().join("no_text.csv");
+    std::fs::write(&csv, "body,label\nhello,positive\n").unwrap();
+    assert_clean_failure(
+        &trainer(
+            &[
+                "fine-tune",
+                "--model",
+                m,
+                "--data",
+                csv.to_str().unwrap(),
+                "--out",
+                dir.path().join("r3").to_str().unwrap(),
+            ],
+            None,
+        ),
+        &["no_text.csv:1", "no text column"],
+    );
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    assert_clean_failure(
+        &trainer(
+            &[
+                "fine-tune",
+                "--model",
+                m,
+                "--data",
+                tiny("reviews.jsonl").to_str().unwrap(),
+                "--out",
+                file.to_str().unwrap(),
+            ],
+            None,
+        ),
+        &["a-file", "not a folder"],
+    );
+
+    assert_clean_failure(
+        &trainer(
+            &[
+                "fine-tune",
+                "--model",
+                m,
+                "--data",
+                tiny("reviews.jsonl").to_str().unwrap(),
+                "--out",
+                o,
+                "--batch-size",
+                "0",
+            ],
+            None,
+        ),
+        &["--batch-size"],
+    );
+    assert_clean_failure(
+        &trainer(
+            &["fine-tune", "--resume", dir.path().to_str().unwrap()],
+            None,
+        ),
+        &["not a run folder"],
+    );
+    assert_clean_failure(
+        &trainer(
+            &[
+                "fine-tune",
+                "--model",
+                m,
+                "--data",
+                dir.path().join("missing.jsonl").to_str().unwrap(),
+                "--out",
+                o,
+            ],
+            None,
+        ),
+        &["missing.jsonl", "no such file"],
+    );
+}

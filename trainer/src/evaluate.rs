@@ -1,0 +1,109 @@
+//! `trainer evaluate`: accuracy, precision, recall, F1, confusion matrix and
+//! calibration of any model folder on labeled data, as one JSON object.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use model_core::backend::{BackendKind, select_device};
+use model_core::loader::load_classifier;
+use model_core::{InferenceOptions, Truncation};
+
+use crate::data::{self, Columns, Split};
+use crate::metrics::Accumulator;
+
+/// Arguments of `trainer evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Model folder (a run's `best/`, an export, or a Hugging Face checkpoint) or hub id.
+    #[arg(long)]
+    pub model: String,
+    /// Labeled data: the IMDb archive or folder, a .jsonl or a .csv.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Which IMDb split to read.
+    #[arg(long, value_enum, default_value = "test")]
+    pub split: Split,
+    /// Evaluate only the first N examples.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// auto, flex, ndarray or wgpu.
+    #[arg(long, default_value = "auto")]
+    pub backend: BackendKind,
+    /// Tokens per review (default: the model's `inference.json`, else 256).
+    #[arg(long)]
+    pub max_len: Option<usize>,
+    /// head or head+tail (default: the model's `inference.json`, else head+tail).
+    #[arg(long)]
+    pub truncation: Option<Truncation>,
+    /// Reviews per forward pass.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Text column of CSV data.
+    #[arg(long)]
+    pub text_column: Option<String>,
+    /// Label column of CSV data.
+    #[arg(long)]
+    pub label_column: Option<String>,
+}
+
+/// The inference settings a model folder recorded (`inference.json`), if any.
+pub fn recorded_options(model: &str) -> (Option<usize>, Option<Truncation>) {
+    let path = std::path::Path::new(model).join("inference.json");
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return (None, None);
+    };
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    (
+        v["max_len"].as_u64().map(|x| x as usize),
+        v["truncation"].as_str().and_then(|t| t.parse().ok()),
+    )
+}
+
+pub fn run(args: EvaluateArgs) -> Result<()> {
+    let (rec_len, rec_trunc) = recorded_options(&args.model);
+    let options = InferenceOptions {
+        max_len: args.max_len.or(rec_len).unwrap_or(256),
+        truncation: args.truncation.or(rec_trunc).unwrap_or_default(),
+        batch_size: args.batch_size,
+    };
+    let columns = Columns {
+        text: args.text_column.clone(),
+        label: args.label_column.clone(),
+    };
+    let mut data = data::load(&args.data, args.split, &columns)?;
+    if let Some(n) = args.limit {
+        data.examples.truncate(n);
+    }
+    let selected = select_device(args.backend)?;
+    let loaded = load_classifier(&args.model, &selected.device, options)
+        .with_context(|| format!("loading model `{}`", args.model))?;
+    let classifier = loaded.classifier;
+    let data = data::align_labels(data, &classifier.labels, &args.data)?;
+    eprintln!(
+        "evaluating {} examples on {} (max length {}, {})",
+        data.examples.len(),
+        selected.description,
+        options.max_len,
+        options.truncation
+    );
+    let bar = indicatif::ProgressBar::new(data.examples.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "[{elapsed_precise}] [{bar:30}] {pos}/{len} ({per_sec}, {eta} left)",
+        )
+        .expect("static template"),
+    );
+    let mut acc = Accumulator::new(&classifier.labels);
+    for chunk in data.examples.chunks(256) {
+        let texts: Vec<&str> = chunk.iter().map(|e| e.text.as_str()).collect();
+        for (p, e) in classifier.predict(&texts)?.iter().zip(chunk) {
+            let probs: Vec<f32> = p.probabilities.iter().map(|(_, x)| *x).collect();
+            acc.add(&probs, e.label);
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    println!("{}", serde_json::to_string(&acc.summary())?);
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! `trainer export`: a run's best model as a web bundle (what the page loads) or as
+//! a Hugging Face folder that `transformers` loads unchanged.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use model_core::backend::{BackendKind, select_device};
+use model_core::export::{hf_state_dict, to_safetensors};
+use model_core::loader::load_classifier;
+use model_core::{InferenceOptions, Truncation};
+use sha2::{Digest, Sha256};
+
+use crate::checkpoint::write_atomic;
+use crate::evaluate::recorded_options;
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// burnpack weights + tokenizer.json + config.json + manifest.json, for the page.
+    Web,
+    /// model.safetensors with Hugging Face names + config.json + tokenizer files.
+    Hf,
+}
+
+/// Arguments of `trainer export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A run folder (its `best/` model is exported) or any model folder.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Output folder (created; must not exist as a file).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// web or hf.
+    #[arg(long, value_enum, default_value = "web")]
+    pub format: Format,
+}
+
+fn model_dir(run: &Path) -> Result<PathBuf> {
+    for candidate in [run.join("best"), run.join("final"), run.to_path_buf()] {
+        if candidate.join("config.json").is_file() && candidate.join("model.bpk").is_file()
+            || candidate.join("model.safetensors").is_file()
+        {
+            return Ok(candidate);
+        }
+    }
+    bail!(
+        "{}: no model found (expected a run folder with best/ or a model folder)",
+        run.display()
+    )
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub fn run(args: ExportArgs) -> Result<()> {
+    if args.out.exists() && !args.out.is_dir() {
+        bail!("--out {}: exists and is not a folder", args.out.display());
+    }
+    let dir = model_dir(&args.run)?;
+    let (max_len, truncation) = recorded_options(&dir.to_string_lossy());
+    let options = InferenceOptions {
+        max_len: max_len.unwrap_or(256),
+        truncation: truncation.unwrap_or(Truncation::HeadTail),
+        batch_size: 32,
+    };
+    let device = select_device(BackendKind::Flex)?.device;
+    let loaded = load_classifier(&dir.to_string_lossy(), &device, options)?;
+    let c = &loaded.classifier;
+    fs::create_dir_all(&args.out)
+        .with_context(|| format!("--out {}: cannot create", args.out.display()))?;
+    let mut config = c.config.clone();
+    config.extra.insert(
+        "architectures".into(),
+        serde_json::json!(["BertForSequenceClassification"]),
+    );
+    config.extra.insert("model_type".into(), "bert".into());
+    write_atomic(
+        &args.out.join("config.json"),
+        &serde_json::to_vec_pretty(&config)?,
+    )?;
+    let tokenizer_bytes = c
+        .tokenizer
+        .inner()
+        .to_string(false)
+        .map_err(|e| anyhow::anyhow!("cannot serialise the tokenizer: {e}"))?
+        .into_bytes();
+    write_atomic(&args.out.join("tokenizer.json"), &tokenizer_bytes)?;
+    match args.format {
+        Format::Hf => {
+            let st = to_safetensors(&hf_state_dict(&c.model)?)?;
+            write_atomic(&args.out.join("model.safetensors"), &st)?;
+            let tok_config = serde_json::json!({
+                "tokenizer_class": "BertTokenizer", "do_lower_case": true,
+                "model_max_length": config.max_position_embeddings,
+                "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]", "unk_token": "[UNK]", "mask_token": "[MASK]"
+            });
+            write_atomic(
+                &args.out.join("tokenizer_config.json"),
+                &serde_json::to_vec_pretty(&tok_config)?,
+            )?;
+        }
+        Format::Web => {
+            let tmp = args.out.join("model.bpk.tmp");
+            c.model.save_burnpack(&tmp)?;
+            fs::rename(&tmp, args.out.join("model.bpk"))?;
+            let mut files = Vec::new();
+            for name in ["model.bpk", "tokenizer.json", "config.json"] {
+                let bytes = fs::read(args.out.join(name))?;
+                files.push(serde_json::json!({"name": name, "bytes": bytes.len(), "sha256": sha256_hex(&bytes)}));
+            }
+            let results: serde_json::Value = fs::read_to_string(args.run.join("results.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or(serde_json::Value::Null);
+            let run_config: serde_json::Value = fs::read_to_string(args.run.join("run.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or(serde_json::Value::Null);
+            let manifest = serde_json::json!({
+                "format": "bert-sentiment-web/1",
+                "labels": c.labels,
+                "max_len": options.max_len,
+                "truncation": options.truncation,
+                "files": files,
+                "metrics": results.get("test").cloned().unwrap_or(serde_json::Value::Null),
+                "training": run_config,
+            });
+            write_atomic(
+                &args.out.join("manifest.json"),
+                &serde_json::to_vec_pretty(&manifest)?,
+            )?;
+        }
+    }
+    write_atomic(
+        &args.out.join("inference.json"),
+        serde_json::json!({"max_len": options.max_len, "truncation": options.truncation})
+            .to_string()
+            .as_bytes(),
+    )?;
+    eprintln!("exported {} to {}", dir.display(), args.out.display());
+    Ok(())
+}
