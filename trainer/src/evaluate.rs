@@ -7,10 +7,10 @@ use anyhow::{Context, Result};
 use clap::Args;
 use model_core::backend::{BackendKind, select_device};
 use model_core::loader::load_classifier;
-use model_core::{InferenceOptions, Truncation};
+use model_core::{Classifier, InferenceOptions, Truncation};
 
-use crate::data::{self, Columns, Split};
-use crate::metrics::Accumulator;
+use crate::data::{self, Columns, LabeledData, Split};
+use crate::metrics::{Accumulator, Summary};
 
 /// Arguments of `trainer evaluate`.
 #[derive(Debug, Args)]
@@ -60,6 +60,26 @@ pub fn recorded_options(model: &str) -> (Option<usize>, Option<Truncation>) {
     )
 }
 
+/// Metrics of `classifier` on `data` (labels already aligned to the classifier's).
+pub fn evaluate_classifier(
+    classifier: &Classifier,
+    data: &LabeledData,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Result<Summary> {
+    let mut acc = Accumulator::new(&classifier.labels);
+    for chunk in data.examples.chunks(256) {
+        let texts: Vec<&str> = chunk.iter().map(|e| e.text.as_str()).collect();
+        for (p, e) in classifier.predict(&texts)?.iter().zip(chunk) {
+            let probs: Vec<f32> = p.probabilities.iter().map(|(_, x)| *x).collect();
+            acc.add(&probs, e.label);
+        }
+        if let Some(bar) = progress {
+            bar.inc(chunk.len() as u64);
+        }
+    }
+    Ok(acc.summary())
+}
+
 pub fn run(args: EvaluateArgs) -> Result<()> {
     let (rec_len, rec_trunc) = recorded_options(&args.model);
     let options = InferenceOptions {
@@ -94,16 +114,8 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         )
         .expect("static template"),
     );
-    let mut acc = Accumulator::new(&classifier.labels);
-    for chunk in data.examples.chunks(256) {
-        let texts: Vec<&str> = chunk.iter().map(|e| e.text.as_str()).collect();
-        for (p, e) in classifier.predict(&texts)?.iter().zip(chunk) {
-            let probs: Vec<f32> = p.probabilities.iter().map(|(_, x)| *x).collect();
-            acc.add(&probs, e.label);
-        }
-        bar.inc(chunk.len() as u64);
-    }
+    let summary = evaluate_classifier(&classifier, &data, Some(&bar))?;
     bar.finish_and_clear();
-    println!("{}", serde_json::to_string(&acc.summary())?);
+    println!("{}", serde_json::to_string(&summary)?);
     Ok(())
 }

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::batching::plan_epoch;
 use crate::checkpoint::{self, TrainState, write_atomic};
 use crate::data::{self, Columns, LabeledData, Split};
-use crate::metrics::{Accumulator, Summary};
+use crate::metrics::Summary;
 
 /// The backbone fine-tuned when `--model` is not given.
 pub const DEFAULT_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
@@ -444,15 +444,7 @@ pub fn evaluate_model(
         device.clone(),
         options,
     )?;
-    let mut acc = Accumulator::new(&classifier.labels);
-    for chunk in data.examples.chunks(1024) {
-        let texts: Vec<&str> = chunk.iter().map(|e| e.text.as_str()).collect();
-        for (p, e) in classifier.predict(&texts)?.iter().zip(chunk) {
-            let probs: Vec<f32> = p.probabilities.iter().map(|(_, x)| *x).collect();
-            acc.add(&probs, e.label);
-        }
-    }
-    Ok(acc.summary())
+    crate::evaluate::evaluate_classifier(&classifier, data, None)
 }
 
 /// Run `trainer fine-tune`.
