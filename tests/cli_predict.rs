@@ -145,3 +145,47 @@ fn backbone_without_head_gets_a_fresh_head_and_a_warning() {
         "{stderr}"
     );
 }
+
+#[test]
+fn bench_prints_one_json_figure_per_run_in_the_reference_shape() {
+    let model = tiny("finetuned");
+    let texts = tiny("reviews.jsonl");
+    for (what, key) in [
+        ("tokenize", "tokenize_reviews_per_s"),
+        ("infer", "infer_reviews_per_s"),
+        ("train-step", "train_samples_per_s"),
+    ] {
+        let out = trainer(
+            &[
+                "bench",
+                "--what",
+                what,
+                "--model",
+                model.to_str().unwrap(),
+                "--texts",
+                texts.to_str().unwrap(),
+                "--max-len",
+                "64",
+                "--batch",
+                "4",
+                "--steps",
+                "2",
+                "--passes",
+                "2",
+            ],
+            None,
+        );
+        let lines = json_lines(&out);
+        assert_eq!(lines.len(), 1, "{what}");
+        let v = &lines[0];
+        assert_eq!(v["what"], key);
+        assert_eq!(v["max_len"], 64);
+        assert_eq!(v["n"], 2);
+        let (min, median, max) = (
+            v["min"].as_f64().unwrap(),
+            v["median"].as_f64().unwrap(),
+            v["max"].as_f64().unwrap(),
+        );
+        assert!(0.0 < min && min <= median && median <= max, "{v}");
+    }
+}

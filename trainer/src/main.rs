@@ -4,8 +4,10 @@
 //! - `fine-tune`: fine-tune a pretrained BERT on IMDb or your own labeled text.
 //! - `evaluate`: metrics of any model folder on labeled data.
 //! - `export`: a run's model for the web page or for `transformers`.
+//! - `bench`: throughput figures comparable with the PyTorch reference.
 
 mod batching;
+mod bench;
 mod checkpoint;
 mod data;
 mod evaluate;
@@ -40,6 +42,8 @@ enum Command {
     Evaluate(evaluate::EvaluateArgs),
     /// Export a run's best model for the web page or for Hugging Face `transformers`.
     Export(export::ExportArgs),
+    /// Measure tokenization, inference and training-step throughput (JSON lines).
+    Bench(bench::BenchArgs),
 }
 
 /// Returned when Ctrl-C stopped a job after it saved its work.
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
         Command::FineTune(args) => train::run(*args, interrupted),
         Command::Evaluate(args) => evaluate::run(args),
         Command::Export(args) => export::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -224,7 +224,7 @@ pub fn learning_rate(lr: f64, step: usize, warmup: usize, total: usize) -> f64 {
 /// Scale gradients so their global L2 norm is at most `max_norm`, as
 /// `torch.nn.utils.clip_grad_norm_` does (burn's own clipping is per tensor).
 /// Returns the norm before clipping.
-fn clip_global_norm(
+pub fn clip_global_norm(
     model: &BertForSequenceClassification,
     grads: &mut GradientsParams,
     max_norm: f64,

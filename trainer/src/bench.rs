@@ -1,0 +1,219 @@
+//! `trainer bench`: tokenization, inference and training-step throughput, printed as
+//! one JSON object per figure in the shape of `../shared/bench/pytorch_reference.py`,
+//! so the two can be run interleaved and compared as ratios.
+//!
+//! Like the reference, inference batches are taken in input order and padded to their
+//! longest review (no length sorting), and the first pass or steps are warm-up.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use clap::{Args, ValueEnum};
+use model_core::backend::{BackendKind, select_device, threads};
+use model_core::hub::resolve_model;
+use model_core::loader::ModelFiles;
+use model_core::model::BertForSequenceClassification;
+use model_core::tokenizer::{Batch, Encoded};
+use model_core::{BertConfig, Truncation};
+
+use crate::data::{self, Columns, Split, SplitMix64};
+use crate::train::DEFAULT_MODEL;
+
+/// What to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum What {
+    /// Reviews tokenized per second.
+    Tokenize,
+    /// Reviews classified per second (forward + softmax + read-back).
+    Infer,
+    /// Training samples per second (forward, backward, clipping, AdamW step).
+    TrainStep,
+}
+
+/// Arguments of `trainer bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// tokenize, infer or train-step.
+    #[arg(long, value_enum)]
+    pub what: What,
+    /// Tokens per review.
+    #[arg(long, default_value_t = 256)]
+    pub max_len: usize,
+    /// Reviews per batch (default 32 for infer, 16 for train-step).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Batches per inference pass.
+    #[arg(long, default_value_t = 2)]
+    pub batches: usize,
+    /// Timed passes (infer, tokenize), after one warm-up pass.
+    #[arg(long, default_value_t = 5)]
+    pub passes: usize,
+    /// Timed training steps, after two warm-up steps.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// auto, flex, ndarray or wgpu.
+    #[arg(long, default_value = "flex")]
+    pub backend: BackendKind,
+    /// Model folder or hub id.
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    pub model: String,
+    /// JSONL file of reviews to use (e.g. `tools/bench_texts.py` output, the reference's exact sample).
+    #[arg(long)]
+    pub texts: Option<PathBuf>,
+    /// The IMDb archive to sample test reviews from when --texts is not given.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// head or head+tail (the reference truncates the head).
+    #[arg(long, default_value = "head")]
+    pub truncation: Truncation,
+}
+
+fn summary(rates: &[f64]) -> serde_json::Value {
+    let mut sorted = rates.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    let median = if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    };
+    serde_json::json!({"median": median, "min": sorted[0], "max": sorted[n - 1], "n": n})
+}
+
+/// `n` reviews (at most `n` when `exact` is false and the file is shorter).
+fn texts(args: &BenchArgs, n: usize, exact: bool) -> Result<Vec<String>> {
+    if let Some(path) = &args.texts {
+        let d = data::load(path, Split::Test, &Columns::default())?;
+        if exact && d.examples.len() < n {
+            bail!(
+                "{}: has {} reviews, the benchmark needs {n}",
+                path.display(),
+                d.examples.len()
+            );
+        }
+        return Ok(d.examples.into_iter().take(n).map(|e| e.text).collect());
+    }
+    let archive = match &args.data {
+        Some(p) => p.clone(),
+        None => crate::imdb::locate_or_download()?,
+    };
+    let mut all = data::load(&archive, Split::Test, &Columns::default())?.examples;
+    SplitMix64(7).shuffle(&mut all);
+    Ok(all.into_iter().take(n).map(|e| e.text).collect())
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let selected = select_device(args.backend)?;
+    let device = selected.device.clone();
+    let files = ModelFiles::in_dir(&resolve_model(&args.model)?)?;
+    let config = BertConfig::from_file(&files.config)?;
+    let tokenizer = files.tokenizer()?;
+    if args.max_len > config.max_position_embeddings {
+        bail!(
+            "--max-len {} is above the model's max_position_embeddings {}",
+            args.max_len,
+            config.max_position_embeddings
+        );
+    }
+    let env = serde_json::json!({"backend": selected.description, "threads": threads()});
+    let out = match args.what {
+        What::Tokenize => {
+            let texts = texts(&args, 2000, false)?;
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let mut rates = Vec::new();
+            for pass in 0..=args.passes {
+                let t = Instant::now();
+                let enc = tokenizer.encode_batch(&refs, args.max_len, args.truncation)?;
+                let secs = t.elapsed().as_secs_f64();
+                std::hint::black_box(enc);
+                if pass > 0 {
+                    rates.push(refs.len() as f64 / secs);
+                }
+            }
+            serde_json::json!({"what": "tokenize_reviews_per_s", "max_len": args.max_len, "reviews": refs.len()})
+                .as_object()
+                .cloned()
+                .map(|mut o| {
+                    o.extend(summary(&rates).as_object().cloned().unwrap_or_default());
+                    o
+                })
+        }
+        What::Infer => {
+            let batch = args.batch.unwrap_or(32);
+            let n = batch * args.batches;
+            let texts = texts(&args, n, true)?;
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let encoded = tokenizer.encode_batch(&refs, args.max_len, args.truncation)?;
+            let mut ckpt = files.checkpoint()?;
+            let (model, _) = BertForSequenceClassification::load(&config, 2, &mut ckpt, &device)?;
+            let batches: Vec<Batch> = encoded
+                .chunks(batch)
+                .map(|c| Batch::collate(&c.iter().collect::<Vec<&Encoded>>(), tokenizer.pad_id()))
+                .collect();
+            let mut rates = Vec::new();
+            for pass in 0..=args.passes {
+                let t = Instant::now();
+                for b in &batches {
+                    let probs = softmax(model.forward(&b.to_input(&device)), 1);
+                    probs.try_into_data().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                }
+                if pass > 0 {
+                    rates.push(n as f64 / t.elapsed().as_secs_f64());
+                }
+            }
+            serde_json::json!({"what": "infer_reviews_per_s", "max_len": args.max_len, "batch": batch, "reviews": n})
+                .as_object()
+                .cloned()
+                .map(|mut o| {
+                    o.extend(summary(&rates).as_object().cloned().unwrap_or_default());
+                    o
+                })
+        }
+        What::TrainStep => {
+            let batch = args.batch.unwrap_or(16);
+            let steps = args.steps + 2;
+            let texts = texts(&args, batch * steps, true)?;
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let encoded = tokenizer.encode_batch(&refs, args.max_len, args.truncation)?;
+            let device = device.autodiff();
+            let mut ckpt = files.checkpoint()?;
+            let (mut model, _) = BertForSequenceClassification::load(&config, 2, &mut ckpt, &device)?;
+            let mut optim = AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(0.01).init();
+            let loss_fn = CrossEntropyLossConfig::new().init(&device);
+            let mut rates = Vec::new();
+            for s in 0..steps {
+                let rows: Vec<&Encoded> = encoded[s * batch..(s + 1) * batch].iter().collect();
+                let b = Batch::collate(&rows, tokenizer.pad_id());
+                let labels: Vec<i64> = (0..batch).map(|i| (i % 2) as i64).collect();
+                let t = Instant::now();
+                let targets = Tensor::<1, Int>::from_data(TensorData::new(labels, [batch]), &device);
+                let loss = loss_fn.forward(model.forward(&b.to_input(&device)), targets);
+                let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+                crate::train::clip_global_norm(&model, &mut grads, 1.0);
+                model = optim.step(5e-5, model, grads);
+                // Wait for the step to finish before stopping the clock.
+                model.classifier.weight.val().into_data();
+                if s >= 2 {
+                    rates.push(batch as f64 / t.elapsed().as_secs_f64());
+                }
+            }
+            serde_json::json!({"what": "train_samples_per_s", "max_len": args.max_len, "batch": batch})
+                .as_object()
+                .cloned()
+                .map(|mut o| {
+                    o.extend(summary(&rates).as_object().cloned().unwrap_or_default());
+                    o
+                })
+        }
+    }
+    .context("building the result")?;
+    let mut out = out;
+    out.insert("env".into(), env);
+    println!("{}", serde_json::Value::Object(out));
+    Ok(())
+}
