@@ -411,3 +411,65 @@ fn bad_training_inputs_fail_cleanly() {
         &["missing.jsonl", "no such file"],
     );
 }
+
+/// Ctrl-C (SIGINT) saves a checkpoint after the current step and exits with 130;
+/// the run then resumes to the same result as an uninterrupted one.
+#[test]
+fn ctrl_c_checkpoints_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = repeated_reviews(dir.path());
+    let model = tiny("backbone");
+    let straight = dir.path().join("straight");
+    run_ok(&fine_tune_args(
+        straight.to_str().unwrap(),
+        data.to_str().unwrap(),
+        model.to_str().unwrap(),
+    ));
+
+    let run = dir.path().join("interrupted");
+    let args = fine_tune_args(
+        run.to_str().unwrap(),
+        data.to_str().unwrap(),
+        model.to_str().unwrap(),
+    );
+    let child = Command::new(trainer_bin())
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !run.join("latest.json").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no checkpoint after 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("checkpoint saved") && stderr.contains("--resume"),
+        "{stderr}"
+    );
+    assert!(!run.join("final").exists());
+
+    run_ok(&[
+        "fine-tune",
+        "--resume",
+        run.to_str().unwrap(),
+        "--backend",
+        "flex",
+    ]);
+    let d = max_diff(
+        &predict_probs(&straight.join("final")),
+        &predict_probs(&run.join("final")),
+    );
+    assert!(d < 1e-5, "interrupted and resumed run differs by {d}");
+}
