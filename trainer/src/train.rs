@@ -582,6 +582,17 @@ pub fn run(args: FineTuneArgs, interrupted: Arc<AtomicBool>) -> Result<()> {
             }
             let mut grads = accumulator.grads();
             let grad_norm = clip_global_norm(&model, &mut grads, cfg.clip);
+            if !grad_norm.is_finite() {
+                // Stop before the update: the weights in memory and on disk stay finite.
+                bar.finish_and_clear();
+                bail!(
+                    "the gradient norm became {grad_norm} at step {} (epoch {}); training stopped before \
+                     applying it. The last good checkpoint is kept in {}: resume with a lower --lr",
+                    state.step,
+                    state.epoch + 1,
+                    s.run_dir.join("checkpoints").display()
+                );
+            }
             let lr = learning_rate(cfg.lr, state.step, warmup_steps, total_steps);
             model = optim.step(lr, model, grads);
             state.step += 1;
