@@ -17,12 +17,13 @@ pub struct PredictArgs {
     /// Where to run: auto (a GPU if there is one, else flex), flex, ndarray or wgpu.
     #[arg(long, default_value = "auto")]
     pub backend: BackendKind,
-    /// Longest input in tokens, special tokens included.
-    #[arg(long, default_value_t = 256)]
-    pub max_len: usize,
-    /// What to keep of longer inputs: `head` or `head+tail`.
-    #[arg(long, default_value = "head+tail")]
-    pub truncation: Truncation,
+    /// Longest input in tokens, special tokens included (default: the model folder's
+    /// `inference.json`, as written by the trainer, else 256).
+    #[arg(long)]
+    pub max_len: Option<usize>,
+    /// What to keep of longer inputs: `head` or `head+tail` (default: `inference.json`, else head+tail).
+    #[arg(long)]
+    pub truncation: Option<Truncation>,
     /// Texts per forward pass.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
@@ -44,9 +45,10 @@ pub fn run(args: PredictArgs) -> Result<()> {
         bail!("no texts to classify: pass them as arguments or one per line on stdin");
     }
     let selected = select_device(args.backend)?;
+    let (recorded_len, recorded_truncation) = crate::evaluate::recorded_options(&args.model);
     let options = InferenceOptions {
-        max_len: args.max_len,
-        truncation: args.truncation,
+        max_len: args.max_len.or(recorded_len).unwrap_or(256),
+        truncation: args.truncation.or(recorded_truncation).unwrap_or_default(),
         batch_size: args.batch_size,
     };
     let loaded = load_classifier(&args.model, &selected.device, options)
