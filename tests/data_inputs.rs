@@ -119,6 +119,10 @@ fn imdb_archive_is_read_directly_with_both_splits() {
         report.contains("Test set (12 reviews)") && report.contains("Confusion matrix"),
         "{report}"
     );
+    assert!(
+        report.contains("fine-tune --model"),
+        "the report names the command: {report}"
+    );
 }
 
 #[test]

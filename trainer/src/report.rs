@@ -108,6 +108,15 @@ pub fn write(run_dir: &Path, results: &serde_json::Value, test: Option<&Summary>
 
     let mut md = String::new();
     writeln!(md, "# Fine-tuning report\n")?;
+    let command = std::fs::read_to_string(run_dir.join("run.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["command"].as_array().cloned())
+        .unwrap_or_default();
+    if !command.is_empty() {
+        let words: Vec<&str> = command.iter().filter_map(|w| w.as_str()).collect();
+        writeln!(md, "```\n{}\n```\n", words.join(" "))?;
+    }
     writeln!(md, "| | |\n|---|---|")?;
     for (k, label) in [
         ("steps", "optimizer steps"),

@@ -114,6 +114,9 @@ pub struct FineTuneArgs {
 /// What a run was started with; `--resume` reads it back so nothing can drift.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
+    /// The command line that started the run, for the report and the web manifest.
+    #[serde(default)]
+    pub command: Vec<String>,
     pub model: String,
     pub data: PathBuf,
     pub valid_data: Option<PathBuf>,
@@ -176,6 +179,7 @@ impl RunConfig {
             None => default_imdb()?,
         };
         Ok(Self {
+            command: std::env::args().collect(),
             model: a.model.clone(),
             data,
             valid_data: a.valid_data.clone(),
