@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
@@ -85,6 +85,13 @@ fn summary(rates: &[f64]) -> serde_json::Value {
     serde_json::json!({"median": median, "min": sorted[0], "max": sorted[n - 1], "n": n})
 }
 
+/// A figure: the identifying fields (`what`, `max_len`, ...) plus the rate summary.
+fn figure(head: serde_json::Value, rates: &[f64]) -> serde_json::Map<String, serde_json::Value> {
+    let mut out = head.as_object().cloned().unwrap_or_default();
+    out.extend(summary(rates).as_object().cloned().unwrap_or_default());
+    out
+}
+
 /// `n` reviews (at most `n` when `exact` is false and the file is shorter).
 fn texts(args: &BenchArgs, n: usize, exact: bool) -> Result<Vec<String>> {
     if let Some(path) = &args.texts {
@@ -121,7 +128,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         );
     }
     let env = serde_json::json!({"backend": selected.description, "threads": threads()});
-    let out = match args.what {
+    let mut out = match args.what {
         What::Tokenize => {
             let texts = texts(&args, 2000, false)?;
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
@@ -135,13 +142,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
                     rates.push(refs.len() as f64 / secs);
                 }
             }
-            serde_json::json!({"what": "tokenize_reviews_per_s", "max_len": args.max_len, "reviews": refs.len()})
-                .as_object()
-                .cloned()
-                .map(|mut o| {
-                    o.extend(summary(&rates).as_object().cloned().unwrap_or_default());
-                    o
-                })
+            figure(
+                serde_json::json!({"what": "tokenize_reviews_per_s", "max_len": args.max_len, "reviews": refs.len()}),
+                &rates,
+            )
         }
         What::Infer => {
             let batch = args.batch.unwrap_or(32);
@@ -160,19 +164,18 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 let t = Instant::now();
                 for b in &batches {
                     let probs = softmax(model.forward(&b.to_input(&device)), 1);
-                    probs.try_into_data().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                    probs
+                        .try_into_data()
+                        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
                 }
                 if pass > 0 {
                     rates.push(n as f64 / t.elapsed().as_secs_f64());
                 }
             }
-            serde_json::json!({"what": "infer_reviews_per_s", "max_len": args.max_len, "batch": batch, "reviews": n})
-                .as_object()
-                .cloned()
-                .map(|mut o| {
-                    o.extend(summary(&rates).as_object().cloned().unwrap_or_default());
-                    o
-                })
+            figure(
+                serde_json::json!({"what": "infer_reviews_per_s", "max_len": args.max_len, "batch": batch, "reviews": n}),
+                &rates,
+            )
         }
         What::TrainStep => {
             let batch = args.batch.unwrap_or(16);
@@ -182,8 +185,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
             let encoded = tokenizer.encode_batch(&refs, args.max_len, args.truncation)?;
             let device = device.autodiff();
             let mut ckpt = files.checkpoint()?;
-            let (mut model, _) = BertForSequenceClassification::load(&config, 2, &mut ckpt, &device)?;
-            let mut optim = AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(0.01).init();
+            let (mut model, _) =
+                BertForSequenceClassification::load(&config, 2, &mut ckpt, &device)?;
+            let mut optim = AdamWConfig::new()
+                .with_epsilon(1e-8)
+                .with_weight_decay(0.01)
+                .init();
             let loss_fn = CrossEntropyLossConfig::new().init(&device);
             let mut rates = Vec::new();
             for s in 0..steps {
@@ -191,7 +198,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 let b = Batch::collate(&rows, tokenizer.pad_id());
                 let labels: Vec<i64> = (0..batch).map(|i| (i % 2) as i64).collect();
                 let t = Instant::now();
-                let targets = Tensor::<1, Int>::from_data(TensorData::new(labels, [batch]), &device);
+                let targets =
+                    Tensor::<1, Int>::from_data(TensorData::new(labels, [batch]), &device);
                 let loss = loss_fn.forward(model.forward(&b.to_input(&device)), targets);
                 let mut grads = GradientsParams::from_grads(loss.backward(), &model);
                 crate::train::clip_global_norm(&model, &mut grads, 1.0);
@@ -202,17 +210,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
                     rates.push(batch as f64 / t.elapsed().as_secs_f64());
                 }
             }
-            serde_json::json!({"what": "train_samples_per_s", "max_len": args.max_len, "batch": batch})
-                .as_object()
-                .cloned()
-                .map(|mut o| {
-                    o.extend(summary(&rates).as_object().cloned().unwrap_or_default());
-                    o
-                })
+            figure(
+                serde_json::json!({"what": "train_samples_per_s", "max_len": args.max_len, "batch": batch}),
+                &rates,
+            )
         }
-    }
-    .context("building the result")?;
-    let mut out = out;
+    };
     out.insert("env".into(), env);
     println!("{}", serde_json::Value::Object(out));
     Ok(())
