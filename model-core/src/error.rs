@@ -113,6 +113,16 @@ pub enum Error {
         message: String,
     },
 
+    /// A bundle file does not match its manifest entry (truncated download, stale
+    /// cache, edited file).
+    #[error("{file}: integrity check failed: {message}")]
+    Integrity {
+        /// The file name as the manifest lists it.
+        file: String,
+        /// Size or hash, found and expected.
+        message: String,
+    },
+
     /// An argument is out of range (batch size 0, max length above the model's...).
     #[error("{0}")]
     InvalidArgument(String),

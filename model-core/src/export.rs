@@ -105,22 +105,109 @@ pub fn hf_state_dict(model: &BertForSequenceClassification) -> Result<Vec<NamedT
     Ok(out)
 }
 
+/// How weights are stored in an exported safetensors file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightDtype {
+    /// Full precision, what `transformers` and the trainer use.
+    #[default]
+    F32,
+    /// Half precision: half the bytes, decoded to f32 at load time.
+    F16,
+    /// Symmetric int8 with one f32 scale per row (`<name>.qscale`) for matrices
+    /// (embedding tables and linear weights except the classifier's); vectors and the
+    /// classifier stay f32. A quarter of the bytes, decoded to f32 at load time.
+    Int8,
+}
+
+impl std::str::FromStr for WeightDtype {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "f32" => Ok(Self::F32),
+            "f16" => Ok(Self::F16),
+            "int8" | "i8" => Ok(Self::Int8),
+            other => Err(Error::InvalidArgument(format!(
+                "unknown dtype `{other}` (expected f32, f16 or int8)"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for WeightDtype {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::Int8 => "int8",
+        })
+    }
+}
+
+/// Per-row symmetric int8: `x ≈ q * scale`, `scale = max|row| / 127`.
+pub fn quantize_rows(data: &[f32], rows: usize) -> (Vec<i8>, Vec<f32>) {
+    let cols = data.len() / rows.max(1);
+    let mut q = Vec::with_capacity(data.len());
+    let mut scales = Vec::with_capacity(rows);
+    for row in data.chunks_exact(cols.max(1)) {
+        let max = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+        scales.push(scale);
+        q.extend(
+            row.iter()
+                .map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8),
+        );
+    }
+    (q, scales)
+}
+
+fn is_quantized(name: &str, shape: &[usize]) -> bool {
+    shape.len() == 2 && !name.starts_with("classifier.")
+}
+
 /// Serialise named tensors as a safetensors file (f32).
 pub fn to_safetensors(tensors: &[NamedTensor]) -> Result<Vec<u8>> {
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
-        .iter()
-        .map(|(n, s, d)| {
-            (
+    to_safetensors_as(tensors, WeightDtype::F32)
+}
+
+/// Serialise named tensors as a safetensors file with weights stored as `dtype`.
+pub fn to_safetensors_as(tensors: &[NamedTensor], dtype: WeightDtype) -> Result<Vec<u8>> {
+    use safetensors::Dtype;
+    let f32_bytes = |d: &[f32]| -> Vec<u8> { d.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    let mut bytes: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (n, s, d) in tensors {
+        match dtype {
+            WeightDtype::F32 => bytes.push((n.clone(), Dtype::F32, s.clone(), f32_bytes(d))),
+            WeightDtype::F16 => bytes.push((
                 n.clone(),
+                Dtype::F16,
                 s.clone(),
-                d.iter().flat_map(|x| x.to_le_bytes()).collect(),
-            )
-        })
-        .collect();
+                d.iter()
+                    .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
+                    .collect(),
+            )),
+            WeightDtype::Int8 if is_quantized(n, s) => {
+                let (q, scales) = quantize_rows(d, s[0]);
+                bytes.push((
+                    n.clone(),
+                    Dtype::I8,
+                    s.clone(),
+                    q.iter().map(|&v| v as u8).collect(),
+                ));
+                bytes.push((
+                    format!("{n}{}", crate::weights::QSCALE_SUFFIX),
+                    Dtype::F32,
+                    vec![s[0]],
+                    f32_bytes(&scales),
+                ));
+            }
+            WeightDtype::Int8 => bytes.push((n.clone(), Dtype::F32, s.clone(), f32_bytes(d))),
+        }
+    }
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
         .iter()
-        .map(|(n, s, b)| {
-            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+        .map(|(n, t, s, b)| {
+            safetensors::tensor::TensorView::new(*t, s.clone(), b)
                 .map(|v| (n.clone(), v))
                 .map_err(|e| Error::Execution(format!("tensor {n}: {e}")))
         })

@@ -8,10 +8,12 @@
 //! - [`weights`]: safetensors / PyTorch checkpoints, with errors naming the tensor.
 //! - [`tokenizer`]: WordPiece through `tokenizers`, `head` and `head+tail` truncation.
 //! - [`inference::Classifier`]: texts in, [`inference::Prediction`]s out.
+//! - [`bundle`]: the web bundle (`manifest.json` with hashes) the page loads.
 //! - [`backend`]: flex, ndarray and wgpu chosen at run time.
 //! - `hub` and `loader` (feature `native`): folders and hub ids.
 
 pub mod backend;
+pub mod bundle;
 pub mod config;
 pub mod error;
 pub mod export;

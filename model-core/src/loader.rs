@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 
+use crate::bundle::Manifest;
 use crate::config::BertConfig;
 use crate::error::{Error, Result};
 use crate::hub::resolve_model;
@@ -104,6 +105,11 @@ pub struct Loaded {
 pub fn load_classifier(spec: &str, device: &Device, options: InferenceOptions) -> Result<Loaded> {
     let dir = resolve_model(spec)?;
     let files = ModelFiles::in_dir(&dir)?;
+    if dir.join("manifest.json").is_file() {
+        let mut loaded = load_bundle(files, device, options.batch_size)?;
+        loaded.classifier.set_options(options)?;
+        return Ok(loaded);
+    }
     let config = BertConfig::from_file(&files.config)?;
     let tokenizer = files.tokenizer()?;
     if tokenizer.vocab_size() > config.vocab_size {
@@ -128,6 +134,43 @@ pub fn load_classifier(spec: &str, device: &Device, options: InferenceOptions) -
         BertForSequenceClassification::load(&config, num_labels, &mut ckpt, device)?
     };
     let classifier = Classifier::new(model, config, tokenizer, device.clone(), options)?;
+    Ok(Loaded {
+        classifier,
+        report,
+        files,
+    })
+}
+
+/// A web bundle folder (`trainer export --format web`): every file is checked
+/// against `manifest.json` (the caller's options then apply, which by default come
+/// from the `inference.json` written next to it).
+fn load_bundle(files: ModelFiles, device: &Device, batch_size: usize) -> Result<Loaded> {
+    let manifest_path = files.dir.join("manifest.json");
+    let bytes = std::fs::read(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
+    let manifest = Manifest::parse(&bytes, &manifest_path.display().to_string())?;
+    let mut contents = std::collections::HashMap::new();
+    for f in &manifest.files {
+        let path = files.dir.join(&f.name);
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        contents.insert(f.name.clone(), bytes);
+    }
+    let (classifier, report) = Classifier::from_bundle(
+        &manifest,
+        |name| contents.get(name).map(Vec::as_slice),
+        device,
+        batch_size,
+    )
+    .map_err(|e| match e {
+        Error::Integrity { file, message } => Error::Integrity {
+            file: files.dir.join(file).display().to_string(),
+            message,
+        },
+        other => other,
+    })?;
+    let files = ModelFiles {
+        weights: files.dir.join(&manifest.weights),
+        ..files
+    };
     Ok(Loaded {
         classifier,
         report,

@@ -107,6 +107,34 @@ fn to_f32(source_name: &str, name: &str, dtype: &str, bytes: &[u8]) -> Result<Ve
     Ok(out)
 }
 
+/// Name suffix of the per-row scales of an int8 tensor.
+pub const QSCALE_SUFFIX: &str = ".qscale";
+
+/// `q[r, c] * scale[r]`, checking that the scales match the rows.
+fn dequantize_rows(
+    source_name: &str,
+    name: &str,
+    shape: &[usize],
+    q: &[u8],
+    scale: &[f32],
+) -> Result<Vec<f32>> {
+    let rows = shape.first().copied().unwrap_or(1).max(1);
+    let cols = q.len() / rows;
+    if scale.len() != rows || cols * rows != q.len() {
+        return Err(Error::Checkpoint {
+            source_name: source_name.into(),
+            message: format!(
+                "int8 tensor `{name}` of shape {shape:?} has {} scales in `{name}{QSCALE_SUFFIX}` (expected one per row, {rows})",
+                scale.len()
+            ),
+        });
+    }
+    Ok(q.chunks_exact(cols.max(1))
+        .zip(scale)
+        .flat_map(|(row, &s)| row.iter().map(move |&b| (b as i8) as f32 * s))
+        .collect())
+}
+
 impl Checkpoint {
     /// Build from already-decoded tensors (used by tests and by the loaders below).
     pub fn from_tensors(
@@ -136,9 +164,38 @@ impl Checkpoint {
             source_name: source_name.into(),
             message: format!("not a valid safetensors file ({e}); is it truncated?"),
         })?;
+        // Int8 exports store `name` as I8 with one f32 scale per row in `name.qscale`
+        // (see `export::WeightDtype::Int8`): decode them back to f32 here.
+        let scales: HashMap<String, Vec<f32>> = st
+            .tensors()
+            .into_iter()
+            .filter_map(|(name, view)| {
+                let base = name.strip_suffix(QSCALE_SUFFIX)?.to_string();
+                let dtype = format!("{:?}", view.dtype());
+                Some(to_f32(source_name, &name, &dtype, view.data()).map(|s| (base, s)))
+            })
+            .collect::<Result<_>>()?;
         let mut out = Vec::with_capacity(st.len());
         for (name, view) in st.tensors() {
+            if name.ends_with(QSCALE_SUFFIX) {
+                continue;
+            }
             let dtype = format!("{:?}", view.dtype());
+            if dtype == "I8"
+                && let Some(scale) = scales.get(&name)
+            {
+                let shape = view.shape().to_vec();
+                let data = dequantize_rows(source_name, &name, &shape, view.data(), scale)?;
+                out.push((
+                    name,
+                    RawTensor {
+                        shape,
+                        data,
+                        dtype: "F32".into(),
+                    },
+                ));
+                continue;
+            }
             // Integer buffers (`embeddings.position_ids`) are kept without data: they are
             // reported as unused, and only an error if the model asks for one.
             let data = if is_float(&dtype) {

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use model_core::backend::{BackendKind, select_device};
-use model_core::export::{hf_state_dict, to_safetensors};
+use model_core::bundle::{FORMAT, sha256_hex};
+use model_core::export::{WeightDtype, hf_state_dict, to_safetensors, to_safetensors_as};
 use model_core::loader::load_classifier;
 use model_core::{InferenceOptions, Truncation};
-use sha2::{Digest, Sha256};
 
 use crate::checkpoint::write_atomic;
 use crate::evaluate::recorded_options;
@@ -36,6 +36,18 @@ pub struct ExportArgs {
     /// web or hf.
     #[arg(long, value_enum, default_value = "web")]
     pub format: Format,
+    /// Weight storage: f32 (web: burn's burnpack), f16, or int8 with per-row
+    /// scales (both as safetensors with Hugging Face names, decoded to f32 at load).
+    /// `hf` exports are always f32, which is what `transformers` expects.
+    #[arg(long, default_value = "f32")]
+    pub dtype: WeightDtype,
+    /// Metrics to record in the web manifest instead of the run's test metrics:
+    /// the JSON that `trainer evaluate` prints (e.g. of this very export).
+    #[arg(long)]
+    pub metrics: Option<PathBuf>,
+    /// A note for the web manifest (what the metrics were measured on, caveats).
+    #[arg(long)]
+    pub note: Option<String>,
 }
 
 fn model_dir(run: &Path) -> Result<PathBuf> {
@@ -52,14 +64,13 @@ fn model_dir(run: &Path) -> Result<PathBuf> {
     )
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 pub fn run(args: ExportArgs) -> Result<()> {
+    if args.format == Format::Hf && args.dtype != WeightDtype::F32 {
+        bail!(
+            "--dtype {}: `hf` exports are f32 (transformers loads them unchanged); use --format web for f16/int8",
+            args.dtype
+        );
+    }
     if args.out.exists() && !args.out.is_dir() {
         bail!("--out {}: exists and is not a folder", args.out.display());
     }
@@ -107,11 +118,24 @@ pub fn run(args: ExportArgs) -> Result<()> {
             )?;
         }
         Format::Web => {
-            let tmp = args.out.join("model.bpk.tmp");
-            c.model.save_burnpack(&tmp)?;
-            fs::rename(&tmp, args.out.join("model.bpk"))?;
+            let weights = if args.dtype == WeightDtype::F32 {
+                let tmp = args.out.join("model.bpk.tmp");
+                c.model.save_burnpack(&tmp)?;
+                fs::rename(&tmp, args.out.join("model.bpk"))?;
+                "model.bpk"
+            } else {
+                let st = to_safetensors_as(&hf_state_dict(&c.model)?, args.dtype)?;
+                write_atomic(&args.out.join("model.safetensors"), &st)?;
+                "model.safetensors"
+            };
+            // A folder exported before with another dtype must not keep both.
+            for stale in ["model.bpk", "model.safetensors"] {
+                if stale != weights {
+                    let _ = fs::remove_file(args.out.join(stale));
+                }
+            }
             let mut files = Vec::new();
-            for name in ["model.bpk", "tokenizer.json", "config.json"] {
+            for name in [weights, "tokenizer.json", "config.json"] {
                 let bytes = fs::read(args.out.join(name))?;
                 files.push(serde_json::json!({"name": name, "bytes": bytes.len(), "sha256": sha256_hex(&bytes)}));
             }
@@ -123,13 +147,32 @@ pub fn run(args: ExportArgs) -> Result<()> {
                 .ok()
                 .and_then(|t| serde_json::from_str(&t).ok())
                 .unwrap_or(serde_json::Value::Null);
+            let metrics = match &args.metrics {
+                Some(path) => {
+                    let text = fs::read_to_string(path)
+                        .with_context(|| format!("--metrics {}", path.display()))?;
+                    serde_json::from_str(&text).with_context(|| {
+                        format!(
+                            "--metrics {}: not the JSON `trainer evaluate` prints",
+                            path.display()
+                        )
+                    })?
+                }
+                None => results
+                    .get("test")
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Null),
+            };
             let manifest = serde_json::json!({
-                "format": "bert-sentiment-web/1",
+                "format": FORMAT,
+                "weights": weights,
+                "dtype": args.dtype,
                 "labels": c.labels,
                 "max_len": options.max_len,
                 "truncation": options.truncation,
                 "files": files,
-                "metrics": results.get("test").cloned().unwrap_or(serde_json::Value::Null),
+                "metrics": metrics,
+                "note": args.note,
                 "training": run_config,
             });
             write_atomic(

@@ -4,6 +4,8 @@
 //! block on adapter requests). When the browser offers no adapter, or the user asks
 //! for the CPU, flex runs on wasm with simd128.
 
+use std::cell::RefCell;
+
 use burn::tensor::Device;
 use burn::tensor::wgpu::WgpuBackend;
 
@@ -25,14 +27,25 @@ impl std::fmt::Display for Engine {
     }
 }
 
-/// Initialise WebGPU. The error says why it is unavailable (no `navigator.gpu`, no
-/// adapter...), for the page to show next to its CPU fallback.
+thread_local! {
+    /// The WebGPU device, initialised once per page: switching engines back and
+    /// forth must not ask the browser for a second adapter.
+    static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
+}
+
+/// Initialise WebGPU (once). The error says why it is unavailable (no
+/// `navigator.gpu`, no adapter...), for the page to show next to its CPU fallback.
 pub async fn init_webgpu() -> Result<Device, String> {
-    Device::wgpu_options()
+    if let Some(device) = WEBGPU.with(|d| d.borrow().clone()) {
+        return Ok(device);
+    }
+    let device = Device::wgpu_options()
         .graphics_api(WgpuBackend::WebGpu)
         .init_async()
         .await
-        .map_err(|e| format!("WebGPU unavailable: {e}"))
+        .map_err(|e| format!("WebGPU unavailable: {e}"))?;
+    WEBGPU.with(|d| *d.borrow_mut() = Some(device.clone()));
+    Ok(device)
 }
 
 /// The device for `engine`: WebGPU may fail, the CPU never does.
@@ -43,8 +56,59 @@ pub async fn device_for(engine: Engine) -> Result<Device, String> {
     }
 }
 
-/// WebGPU when available, else the CPU, with the reason for the fallback.
+/// What the browser says about its WebGPU adapter: `(software, description)`.
+/// `None` when there is no `navigator.gpu` or no adapter.
+pub async fn webgpu_adapter() -> Option<(bool, String)> {
+    use js_sys::{Function, Promise, Reflect};
+    use wasm_bindgen::JsCast;
+    let navigator = web_sys::window()?.navigator();
+    let gpu = Reflect::get(&navigator, &"gpu".into()).ok()?;
+    if gpu.is_undefined() || gpu.is_null() {
+        return None;
+    }
+    let request: Function = Reflect::get(&gpu, &"requestAdapter".into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let promise: Promise = request.call0(&gpu).ok()?.dyn_into().ok()?;
+    let adapter = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
+    if adapter.is_null() || adapter.is_undefined() {
+        return None;
+    }
+    let info = Reflect::get(&adapter, &"info".into()).ok()?;
+    let field = |k: &str| {
+        Reflect::get(&info, &k.into())
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default()
+    };
+    let fallback = Reflect::get(&info, &"isFallbackAdapter".into())
+        .ok()
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    let architecture = field("architecture");
+    let software = fallback || architecture.eq_ignore_ascii_case("swiftshader");
+    let description = [field("vendor"), architecture, field("description")]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some((software, description))
+}
+
+/// The engine to start on, with a note when it is not WebGPU: WebGPU when the
+/// browser has a hardware adapter; the CPU when it has none, or only a software
+/// one (SwiftShader emulates a GPU on the CPU and is far slower than flex).
 pub async fn best_device() -> (Engine, Device, Option<String>) {
+    if let Some((true, description)) = webgpu_adapter().await {
+        return (
+            Engine::Cpu,
+            Device::flex(),
+            Some(format!(
+                "WebGPU here is a software adapter ({description}), slower than the CPU engine; you can still pick it."
+            )),
+        );
+    }
     match init_webgpu().await {
         Ok(device) => (Engine::WebGpu, device, None),
         Err(why) => (Engine::Cpu, Device::flex(), Some(why)),

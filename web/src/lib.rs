@@ -1,4 +1,11 @@
-//! The browser side: picking a device (WebGPU, else flex on wasm) and running the
-//! classifier with asynchronous read-back, which WebGPU requires.
+//! The in-browser sentiment page.
+//!
+//! - [`app`]: the Leptos page (client-side rendering).
+//! - [`engine`]: WebGPU through burn's wgpu, flex on wasm as the fallback.
+//! - [`fetch`]: the model download with progress, file input, CSV download.
+//! - [`text`]: batch input parsing, occlusion phrases, results CSV (DOM-free).
 
+pub mod app;
 pub mod engine;
+pub mod fetch;
+pub mod text;

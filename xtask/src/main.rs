@@ -1,10 +1,18 @@
 //! `cargo xtask <task>`: the project's automation, in Rust so it runs wherever cargo does.
 //!
-//! - `test`: formatting, clippy, every native test, then the web crate's tests in
-//!   headless Chromium (flex-wasm and WebGPU through SwiftShader).
+//! - `serve`: build the page (trunk, release) with the model in `static/model/` and
+//!   serve it on `http://127.0.0.1:8080`.
+//! - `test`: formatting, clippy, every native test, the web crate's tests in headless
+//!   Chromium (flex-wasm and WebGPU through SwiftShader), then the end-to-end test of
+//!   the built page.
+
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+
+/// The trunk release this project builds with (0.22 needs a newer rustc).
+const TRUNK_VERSION: &str = "0.21.14";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -13,13 +21,28 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// Where the built page goes.
+fn dist_dir() -> PathBuf {
+    target_dir().join("dist")
+}
+
 /// Run a command from the workspace root; on failure, say which one and stop.
 fn run(program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
+    run_in(&root(), program, args, envs)
+}
+
+fn run_in(dir: &Path, program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
     eprintln!("\n==> {program} {}", args.join(" "));
     let status = Command::new(program)
         .args(args)
         .envs(envs.iter().copied())
-        .current_dir(root())
+        .current_dir(dir)
         .status()
         .map_err(|e| format!("cannot start `{program}`: {e}"))?;
     if status.success() {
@@ -27,6 +50,139 @@ fn run(program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<(), String
     } else {
         Err(format!("`{program} {}` failed ({status})", args.join(" ")))
     }
+}
+
+/// `program --version`'s output, if it runs.
+fn version_of(program: &str) -> Option<String> {
+    let out = Command::new(program).arg("--version").output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The exact wasm-bindgen version in Cargo.lock: wasm-bindgen-cli must match it.
+fn locked_wasm_bindgen() -> Result<String, String> {
+    let lock = std::fs::read_to_string(root().join("Cargo.lock"))
+        .map_err(|e| format!("Cargo.lock: {e}"))?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == "name = \"wasm-bindgen\""
+            && let Some(v) = lines.next().and_then(|l| l.strip_prefix("version = "))
+        {
+            return Ok(v.trim_matches('"').to_string());
+        }
+    }
+    Err("Cargo.lock has no wasm-bindgen entry".into())
+}
+
+/// Install what building the page needs, once: the wasm target, trunk, and the
+/// wasm-bindgen CLI matching Cargo.lock (trunk would otherwise try to download it).
+fn ensure_web_tools() -> Result<(), String> {
+    if Command::new("rustup").arg("--version").output().is_ok() {
+        run("rustup", &["target", "add", "wasm32-unknown-unknown"], &[])?;
+    }
+    let wb = locked_wasm_bindgen()?;
+    if version_of("wasm-bindgen").is_none_or(|v| !v.ends_with(&wb)) {
+        eprintln!("installing wasm-bindgen-cli {wb} (once, a few minutes)");
+        run(
+            "cargo",
+            &["install", "wasm-bindgen-cli", "--version", &wb],
+            &[],
+        )?;
+    }
+    if version_of("trunk").is_none_or(|v| !v.ends_with(TRUNK_VERSION)) {
+        eprintln!("installing trunk {TRUNK_VERSION} (once, a few minutes)");
+        run(
+            "cargo",
+            &["install", "trunk", "--version", TRUNK_VERSION, "--locked"],
+            &[],
+        )?;
+    }
+    Ok(())
+}
+
+/// Build the page into `dist_dir()`.
+fn build_web() -> Result<PathBuf, String> {
+    ensure_web_tools()?;
+    let model = root().join("static/model/manifest.json");
+    if !model.is_file() {
+        return Err(format!(
+            "{}: no release model; export one with `trainer export --run <run> --out static/model --format web --dtype int8`",
+            model.display()
+        ));
+    }
+    let dist = dist_dir();
+    let dist_s = dist.to_string_lossy().to_string();
+    run(
+        "trunk",
+        &[
+            "build",
+            "--release",
+            "--config",
+            "web/Trunk.toml",
+            "--dist",
+            &dist_s,
+        ],
+        &[],
+    )?;
+    report_sizes(&dist);
+    Ok(dist)
+}
+
+fn gzip_len(path: &Path) -> Option<u64> {
+    let out = Command::new("gzip")
+        .args(["-9", "-c"])
+        .arg(path)
+        .output()
+        .ok()?;
+    Some(out.stdout.len() as u64)
+}
+
+fn report_sizes(dist: &Path) {
+    let wasm = dist.join("web_bg.wasm");
+    let js = dist.join("web.js");
+    let model: u64 = std::fs::read_dir(dist.join("model"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0);
+    let mb = |b: u64| b as f64 / 1e6;
+    if let (Ok(w), Some(wg), Some(jg)) = (wasm.metadata(), gzip_len(&wasm), gzip_len(&js)) {
+        eprintln!(
+            "page: wasm {:.1} MB ({:.2} MB gzipped), js {:.2} MB gzipped, model files {:.1} MB",
+            mb(w.len()),
+            mb(wg),
+            mb(jg),
+            mb(model)
+        );
+    }
+}
+
+fn serve_cmd(args: &[String]) -> Result<(), String> {
+    let mut port = 8080u16;
+    let mut build = true;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--port" => {
+                port = it
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .ok_or("--port needs a number")?
+            }
+            "--no-build" => build = false,
+            other => return Err(format!("serve: unknown argument `{other}`")),
+        }
+    }
+    let dist = if build { build_web()? } else { dist_dir() };
+    let listener = serve::bind(port)?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("\nServing the page on http://{addr}/  (Ctrl+C stops)");
+    serve::serve(listener, dist);
+    Ok(())
 }
 
 fn chromedriver() -> String {
@@ -48,7 +204,8 @@ fn test() -> Result<(), String> {
         &[],
     )?;
     run("cargo", &["test", "--workspace"], &[])?;
-    test_web()
+    test_web()?;
+    e2e()
 }
 
 fn test_web() -> Result<(), String> {
@@ -67,12 +224,48 @@ fn test_web() -> Result<(), String> {
     )
 }
 
+/// Build the page, serve it on a free port, and run the end-to-end test
+/// (`tests/e2e/e2e.mjs`, Playwright driving headless Chromium).
+fn e2e() -> Result<(), String> {
+    let dist = build_web()?;
+    let e2e_dir = root().join("tests/e2e");
+    if !e2e_dir.join("node_modules/playwright-core").is_dir() {
+        run_in(&e2e_dir, "npm", &["ci", "--no-audit", "--no-fund"], &[])?;
+    }
+    let listener = serve::bind(0)?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    std::thread::spawn(move || serve::serve(listener, dist));
+    let artifacts = target_dir().join("e2e-artifacts");
+    std::fs::create_dir_all(&artifacts).map_err(|e| e.to_string())?;
+    let url = format!("http://{addr}/");
+    let artifacts_s = artifacts.to_string_lossy().to_string();
+    run_in(
+        &e2e_dir,
+        "node",
+        &["e2e.mjs"],
+        &[("PAGE_URL", &url), ("ARTIFACTS", &artifacts_s)],
+    )?;
+    eprintln!("screenshots and logs: {}", artifacts.display());
+    Ok(())
+}
+
+const USAGE: &str = "usage: cargo xtask <task>
+  serve [--port N] [--no-build]  build the page with the release model and serve it on 127.0.0.1
+  build-web                      only build the page (into $CARGO_TARGET_DIR/dist)
+  test                           fmt, clippy, native tests, browser tests, end-to-end test
+  test-web                       only the web crate's browser tests (wasm-pack + headless Chromium)
+  e2e                            only the end-to-end test of the built page";
+
 fn main() -> ExitCode {
-    let task = std::env::args().nth(1).unwrap_or_default();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let task = args.first().cloned().unwrap_or_default();
     let result = match task.as_str() {
+        "serve" => serve_cmd(&args[1..]),
+        "build-web" => build_web().map(|_| ()),
         "test" => test(),
         "test-web" => test_web(),
-        _ => Err("usage: cargo xtask <test|test-web>\n  test      fmt, clippy, native tests, browser tests\n  test-web  only the browser tests (wasm-pack + headless Chromium)".into()),
+        "e2e" => e2e(),
+        _ => Err(USAGE.into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,184 @@
+//! The web bundle: what `trainer export --format web` writes and the page loads.
+//!
+//! `manifest.json` names every file with its size and SHA-256, the labels, the
+//! max length and truncation the model was trained with, the weight dtype, and the
+//! run's test metrics and training command. Every file is checked against the
+//! manifest before it is used, so a truncated download or a stale cache entry is
+//! an error that names the file, never a model that silently predicts garbage.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::BertConfig;
+use crate::error::{Error, Result};
+use crate::export::WeightDtype;
+use crate::inference::{Classifier, InferenceOptions};
+use crate::model::BertForSequenceClassification;
+use crate::tokenizer::{BertTokenizer, Truncation};
+use crate::weights::{Checkpoint, LoadReport};
+
+/// The format tag this version writes and reads.
+pub const FORMAT: &str = "bert-sentiment-web/1";
+
+/// One file of the bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    /// File name, relative to the manifest.
+    pub name: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Lowercase hex SHA-256.
+    pub sha256: String,
+}
+
+/// `manifest.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`FORMAT`].
+    pub format: String,
+    /// Class labels in index order.
+    pub labels: Vec<String>,
+    /// Tokens per text, special tokens included.
+    pub max_len: usize,
+    /// How longer texts are shortened.
+    pub truncation: Truncation,
+    /// The weights file: `model.bpk` (burn's format, f32) or `model.safetensors`
+    /// (Hugging Face names; f32, f16 or int8 with per-row scales).
+    #[serde(default = "default_weights")]
+    pub weights: String,
+    /// How the weights are stored.
+    #[serde(default)]
+    pub dtype: WeightDtype,
+    /// Every file with its size and hash.
+    pub files: Vec<ManifestFile>,
+    /// Test metrics of the run that made the model (`null` if it had no test set).
+    #[serde(default)]
+    pub metrics: serde_json::Value,
+    /// The training configuration and command.
+    #[serde(default)]
+    pub training: serde_json::Value,
+}
+
+fn default_weights() -> String {
+    "model.bpk".into()
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Manifest {
+    /// Parse and sanity-check a manifest; `source_name` names it in errors.
+    pub fn parse(bytes: &[u8], source_name: &str) -> Result<Self> {
+        let m: Manifest = serde_json::from_slice(bytes)
+            .map_err(|e| Error::config(source_name, format!("not a valid manifest: {e}")))?;
+        if m.format != FORMAT {
+            return Err(Error::config(
+                source_name,
+                format!("format `{}` is not `{FORMAT}`", m.format),
+            ));
+        }
+        if m.labels.len() < 2 {
+            return Err(Error::config(source_name, "fewer than two labels"));
+        }
+        for needed in [m.weights.as_str(), "config.json", "tokenizer.json"] {
+            if m.file(needed).is_none() {
+                return Err(Error::config(
+                    source_name,
+                    format!("`files` does not list {needed}"),
+                ));
+            }
+        }
+        Ok(m)
+    }
+
+    /// The entry for `name`.
+    pub fn file(&self, name: &str) -> Option<&ManifestFile> {
+        self.files.iter().find(|f| f.name == name)
+    }
+
+    /// Total bytes of the listed files (for a progress bar).
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.bytes).sum()
+    }
+
+    /// Check `bytes` against the manifest entry for `name`.
+    pub fn verify(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let entry = self
+            .file(name)
+            .ok_or_else(|| Error::config("manifest.json", format!("no entry for {name}")))?;
+        if bytes.len() as u64 != entry.bytes {
+            return Err(Error::Integrity {
+                file: name.into(),
+                message: format!("{} bytes, the manifest says {}", bytes.len(), entry.bytes),
+            });
+        }
+        let found = sha256_hex(bytes);
+        if found != entry.sha256 {
+            return Err(Error::Integrity {
+                file: name.into(),
+                message: format!("SHA-256 {found}, the manifest says {}", entry.sha256),
+            });
+        }
+        Ok(())
+    }
+
+    /// The inference options the model was trained with.
+    pub fn options(&self, batch_size: usize) -> InferenceOptions {
+        InferenceOptions {
+            max_len: self.max_len,
+            truncation: self.truncation,
+            batch_size,
+        }
+    }
+}
+
+impl Classifier {
+    /// Build a classifier from a bundle held in memory. `file(name)` returns a
+    /// file's bytes; each one is verified against the manifest first.
+    pub fn from_bundle<'a>(
+        manifest: &Manifest,
+        file: impl Fn(&str) -> Option<&'a [u8]>,
+        device: &burn::tensor::Device,
+        batch_size: usize,
+    ) -> Result<(Self, LoadReport)> {
+        let get = |name: &str| -> Result<&'a [u8]> {
+            let bytes = file(name).ok_or_else(|| Error::Integrity {
+                file: name.into(),
+                message: "missing from the bundle".into(),
+            })?;
+            manifest.verify(name, bytes)?;
+            Ok(bytes)
+        };
+        let config_text = std::str::from_utf8(get("config.json")?)
+            .map_err(|e| Error::config("config.json", format!("not UTF-8: {e}")))?;
+        let mut config = BertConfig::from_json_str(config_text, "config.json")?;
+        config.set_labels(&manifest.labels);
+        let tokenizer = BertTokenizer::from_bytes(get("tokenizer.json")?, "tokenizer.json")?;
+        let weights = get(&manifest.weights)?;
+        let num_labels = manifest.labels.len();
+        let (model, report) = if manifest.weights.ends_with(".bpk") {
+            let bytes = burn::tensor::Bytes::from_bytes_vec(weights.to_vec());
+            let mut store = burn_store::BurnpackStore::from_bytes(Some(bytes));
+            BertForSequenceClassification::load_burnpack(
+                &config,
+                num_labels,
+                &mut store,
+                &manifest.weights,
+                device,
+            )?
+        } else {
+            let mut ckpt = Checkpoint::from_safetensors_bytes(weights, &manifest.weights)?;
+            BertForSequenceClassification::load(&config, num_labels, &mut ckpt, device)?
+        };
+        let options = manifest.options(batch_size);
+        Ok((
+            Classifier::new(model, config, tokenizer, device.clone(), options)?,
+            report,
+        ))
+    }
+}

@@ -1,0 +1,165 @@
+//! The web bundle: f16 and int8 weights decode to predictions close to the f32
+//! model's, every file is verified against the manifest, and a tampered or
+//! incomplete bundle is an error that names the file.
+
+use std::collections::HashMap;
+
+use burn::tensor::Device;
+use model_core::bundle::{FORMAT, Manifest, sha256_hex};
+use model_core::export::{WeightDtype, hf_state_dict, to_safetensors_as};
+use model_core::{Classifier, Error, InferenceOptions, Truncation};
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny/finetuned");
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{DIR}/{name}")).unwrap()
+}
+
+fn texts() -> Vec<String> {
+    let golden: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{DIR}/../golden.json")).unwrap()).unwrap();
+    golden["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A bundle of the tiny model with its weights stored as `dtype`.
+fn bundle(dtype: WeightDtype) -> (Manifest, HashMap<String, Vec<u8>>) {
+    let device = Device::flex();
+    let options = InferenceOptions {
+        max_len: 64,
+        truncation: Truncation::HeadTail,
+        batch_size: 8,
+    };
+    let f32_model = Classifier::from_hf_bytes(
+        model_core::inference::HfBytes {
+            config_json: &read("config.json"),
+            tokenizer_json: &read("tokenizer.json"),
+            safetensors: &read("model.safetensors"),
+        },
+        &device,
+        options,
+    )
+    .unwrap()
+    .0;
+    let weights = to_safetensors_as(&hf_state_dict(&f32_model.model).unwrap(), dtype).unwrap();
+    let mut files = HashMap::new();
+    files.insert("model.safetensors".to_string(), weights);
+    files.insert("config.json".to_string(), read("config.json"));
+    files.insert("tokenizer.json".to_string(), read("tokenizer.json"));
+    let manifest = serde_json::json!({
+        "format": FORMAT, "labels": ["negative", "positive"], "max_len": 64,
+        "truncation": "head+tail", "weights": "model.safetensors", "dtype": dtype,
+        "files": files.iter().map(|(n, b)| serde_json::json!({"name": n, "bytes": b.len(), "sha256": sha256_hex(b)})).collect::<Vec<_>>(),
+    });
+    let manifest =
+        Manifest::parse(&serde_json::to_vec(&manifest).unwrap(), "manifest.json").unwrap();
+    (manifest, files)
+}
+
+fn positive_probs(manifest: &Manifest, files: &HashMap<String, Vec<u8>>) -> Vec<f32> {
+    let (c, report) = Classifier::from_bundle(
+        manifest,
+        |n| files.get(n).map(Vec::as_slice),
+        &Device::flex(),
+        8,
+    )
+    .unwrap();
+    assert!(report.initialized.is_empty(), "{:?}", report.initialized);
+    let texts = texts();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    c.predict(&refs)
+        .unwrap()
+        .iter()
+        .map(|p| p.probability("positive").unwrap())
+        .collect()
+}
+
+#[test]
+fn smaller_dtypes_predict_like_f32() {
+    let (m32, f32_files) = bundle(WeightDtype::F32);
+    let reference = positive_probs(&m32, &f32_files);
+    for (dtype, tolerance, max_ratio) in [
+        (WeightDtype::F16, 2e-3, 0.55),
+        (WeightDtype::Int8, 2e-2, 0.40),
+    ] {
+        let (m, files) = bundle(dtype);
+        let ratio =
+            files["model.safetensors"].len() as f64 / f32_files["model.safetensors"].len() as f64;
+        let probs = positive_probs(&m, &files);
+        let worst = reference
+            .iter()
+            .zip(&probs)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        println!("{dtype}: weights {ratio:.2}x of f32, max |Δp(positive)| {worst:.2e}");
+        assert!(worst < tolerance, "{dtype}: max diff {worst}");
+        assert!(ratio < max_ratio, "{dtype}: {ratio:.2}x of f32");
+    }
+}
+
+fn refused(m: &Manifest, files: &HashMap<String, Vec<u8>>) -> Error {
+    match Classifier::from_bundle(m, |n| files.get(n).map(Vec::as_slice), &Device::flex(), 8) {
+        Ok(_) => panic!("the bundle was accepted"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn tampered_or_missing_files_are_refused_by_name() {
+    let (m, mut files) = bundle(WeightDtype::Int8);
+    files.get_mut("tokenizer.json").unwrap()[10] ^= 0x20;
+    let err = refused(&m, &files);
+    assert!(
+        matches!(&err, Error::Integrity { file, .. } if file == "tokenizer.json"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("SHA-256"), "{err}");
+
+    let (m, mut files) = bundle(WeightDtype::F16);
+    let w = files.get_mut("model.safetensors").unwrap();
+    w.truncate(w.len() / 2);
+    let err = refused(&m, &files);
+    assert!(
+        err.to_string()
+            .starts_with("model.safetensors: integrity check failed"),
+        "{err}"
+    );
+
+    files.remove("config.json");
+    let err = refused(&m, &files);
+    assert!(
+        err.to_string().contains("config.json") && err.to_string().contains("missing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn manifests_that_cannot_work_are_rejected() {
+    for (bad, why) in [
+        (
+            r#"{"format": "other/9", "labels": ["a","b"], "max_len": 8, "truncation": "head", "files": []}"#,
+            "format",
+        ),
+        (
+            r#"{"format": "bert-sentiment-web/1", "labels": ["a"], "max_len": 8, "truncation": "head", "files": []}"#,
+            "two labels",
+        ),
+        (
+            r#"{"format": "bert-sentiment-web/1", "labels": ["a","b"], "max_len": 8, "truncation": "head", "files": []}"#,
+            "does not list",
+        ),
+        ("not json", "not a valid manifest"),
+    ] {
+        let err = Manifest::parse(bad.as_bytes(), "site/model/manifest.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("site/model/manifest.json") && err.contains(why),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,86 @@
+// Service worker: keeps the page and its model available offline.
+//
+// - Model files are requested with `?v=<sha256 prefix>`: each version is its own
+//   cache entry, served cache-first (they never change under the same URL).
+// - manifest.json is network-first, so a new model is picked up when online.
+// - The app shell (HTML, JS, wasm, CSS, icons) is stale-while-revalidate: it starts
+//   from the cache at once and refreshes the cache in the background.
+// Nothing is ever fetched from another origin.
+const CACHE = 'bert-sentiment-v1';
+const SHELL = ['./', './index.html', './boot.js', './web.js', './web_bg.wasm', './style.css',
+  './manifest.webmanifest', './icons/icon.svg', './icons/icon-192.png', './icons/icon-512.png'];
+
+// The model is cached at install too: the first visit is not yet controlled by the
+// worker, so its own downloads would otherwise never reach the cache.
+async function precache() {
+  const cache = await caches.open(CACHE);
+  await cache.addAll(SHELL);
+  const manifestUrl = './model/manifest.json';
+  const response = await fetch(manifestUrl, { cache: 'no-cache' });
+  if (!response.ok) return;
+  await cache.put(manifestUrl, response.clone());
+  const manifest = await response.json();
+  await cache.addAll(manifest.files.map((f) => `./model/${f.name}?v=${f.sha256.slice(0, 16)}`));
+}
+
+self.addEventListener('install', (event) => {
+  event.waitUntil(precache().then(() => self.skipWaiting()));
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil(
+    caches.keys()
+      .then((keys) => Promise.all(keys.filter((k) => k !== CACHE).map((k) => caches.delete(k))))
+      .then(() => self.clients.claim()),
+  );
+});
+
+async function cacheFirst(request) {
+  const cache = await caches.open(CACHE);
+  const hit = await cache.match(request);
+  if (hit) return hit;
+  const response = await fetch(request);
+  if (response.ok) await cache.put(request, response.clone());
+  return response;
+}
+
+async function networkFirst(request) {
+  const cache = await caches.open(CACHE);
+  try {
+    const response = await fetch(request);
+    if (response.ok) await cache.put(request, response.clone());
+    return response;
+  } catch (e) {
+    const hit = await cache.match(request, { ignoreSearch: true });
+    if (hit) return hit;
+    throw e;
+  }
+}
+
+async function staleWhileRevalidate(event) {
+  const cache = await caches.open(CACHE);
+  const hit = await cache.match(event.request, { ignoreSearch: true });
+  const refresh = fetch(event.request)
+    .then((response) => {
+      if (response.ok) return cache.put(event.request, response.clone()).then(() => response);
+      return response;
+    });
+  if (hit) {
+    event.waitUntil(refresh.catch(() => {}));
+    return hit;
+  }
+  return refresh;
+}
+
+self.addEventListener('fetch', (event) => {
+  const url = new URL(event.request.url);
+  if (event.request.method !== 'GET' || url.origin !== self.location.origin) return;
+  const path = url.pathname;
+  if (path.includes('/model/') && path.endsWith('manifest.json')) {
+    event.respondWith(networkFirst(event.request));
+  } else if (path.includes('/model/')) {
+    event.respondWith(cacheFirst(event.request));
+  } else {
+    event.respondWith(staleWhileRevalidate(event));
+  }
+});

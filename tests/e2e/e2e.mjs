@@ -1,0 +1,250 @@
+// End-to-end test of the built page with its release model, in headless Chromium.
+//
+// Run through `cargo xtask e2e` (builds the page, serves it on 127.0.0.1, sets
+// PAGE_URL and ARTIFACTS). It checks what a user relies on:
+//   - a clearly positive and a clearly negative review get the right label with
+//     confidence above 90%, on the CPU engine and on WebGPU (SwiftShader here);
+//   - "Why?" highlights words; batch mode with labels shows accuracy and a table;
+//   - after one visit, a reload with the network cut still classifies;
+//   - no request ever leaves the page's origin;
+//   - faults: a model file answering 404, a file with a wrong hash, no WebGPU,
+//     and review text that tries to inject HTML/script (the CSP and text-only
+//     rendering must keep it inert).
+// Screenshots and a timings JSON go to ARTIFACTS.
+import { chromium } from 'playwright-core';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { strict as assert } from 'node:assert';
+
+const PAGE_URL = process.env.PAGE_URL;
+const ARTIFACTS = process.env.ARTIFACTS || 'artifacts';
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+if (!PAGE_URL) {
+  console.error('PAGE_URL is not set: run `cargo xtask e2e`');
+  process.exit(2);
+}
+mkdirSync(ARTIFACTS, { recursive: true });
+const origin = new URL(PAGE_URL).origin;
+
+const POSITIVE = 'This film was an absolute delight from start to finish. The acting was superb, the script was witty and moving, and the direction was flawless. One of the best movies I have seen in years; I loved every minute and will happily watch it again.';
+const NEGATIVE = 'What a dreadful waste of two hours. The plot made no sense, the acting was wooden and the dialogue was painfully bad. I was bored from the first scene and nearly walked out. Avoid this terrible movie at all costs.';
+
+const BASE_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+const timings = {};
+const results = [];
+let failed = 0;
+
+async function step(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true, ms: Date.now() - t0 });
+    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    failed += 1;
+    results.push({ name, ok: false, error: String(e && e.stack || e) });
+    console.log(`FAIL ${name}\n${e && e.stack || e}`);
+  }
+}
+
+async function launch({ webgpu = true, serviceWorkers = 'allow' } = {}) {
+  const args = [...BASE_ARGS];
+  if (webgpu) args.push('--enable-unsafe-webgpu');
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args });
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, serviceWorkers });
+  const requests = [];
+  context.on('request', (r) => requests.push(r.url()));
+  const consoleLines = [];
+  context.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
+  return { browser, context, requests, consoleLines };
+}
+
+function assertSameOrigin(requests) {
+  const foreign = requests.filter((u) => !u.startsWith(origin + '/') && !u.startsWith('data:') && !u.startsWith('blob:'));
+  assert.deepEqual(foreign, [], `requests left the origin: ${foreign.join(', ')}`);
+}
+
+async function waitReady(page, timeout = 240_000) {
+  await page.waitForSelector('.model .ready, .model .error', { timeout });
+  const err = await page.$('.model .error');
+  if (err) throw new Error(`model failed to load: ${await err.innerText()}`);
+}
+
+async function classify(page, text) {
+  await page.fill('#review', text);
+  await page.click('#classify');
+  // Wait for a verdict about this very text (the button is disabled while busy).
+  await page.waitForFunction(() => {
+    const b = document.querySelector('#classify');
+    return document.querySelector('[data-testid=label]') && b && !b.disabled;
+  }, null, { timeout: 120_000 });
+  const label = await page.innerText('[data-testid=label]');
+  const m = label.match(/^(\w+), (\d+)% confidence$/);
+  assert.ok(m, `unexpected label text: ${label}`);
+  return { label: m[1].toLowerCase(), confidence: Number(m[2]), meta: await page.innerText('[data-testid=meta]') };
+}
+
+async function main() {
+  // 1. The main path, WebGPU (SwiftShader in headless Chromium).
+  const run = await launch();
+  const page = await run.context.newPage();
+  await step('first visit: model downloads, verifies and loads', async () => {
+    const t0 = Date.now();
+    await page.goto(PAGE_URL);
+    await waitReady(page);
+    timings.cold_ready_ms = Date.now() - t0;
+    // Headless Chromium's only WebGPU adapter is SwiftShader (software): the page
+    // starts on the faster CPU engine and says why.
+    const engine = await page.innerText('[data-testid=engine]');
+    timings.engine = engine;
+    assert.equal(engine, 'CPU (wasm)');
+    assert.match(await page.innerText('.engine .note'), /software adapter/);
+  });
+  await step('positive and negative reviews, > 90% confidence (CPU)', async () => {
+    const pos = await classify(page, POSITIVE);
+    assert.equal(pos.label, 'positive');
+    assert.ok(pos.confidence > 90, `positive confidence ${pos.confidence}`);
+    timings.cpu_single = pos.meta;
+    const neg = await classify(page, NEGATIVE);
+    assert.equal(neg.label, 'negative');
+    assert.ok(neg.confidence > 90, `negative confidence ${neg.confidence}`);
+  });
+  await step('Why? highlights the words that mattered', async () => {
+    await classify(page, POSITIVE);
+    await page.click('#explain');
+    await page.waitForSelector('[data-testid=explanation] mark[title]', { timeout: 180_000 });
+    const marks = await page.$$eval('.explained mark', (ms) => ms.map((m) => m.title));
+    assert.ok(marks.length >= 10, `only ${marks.length} phrases highlighted`);
+    await page.screenshot({ path: join(ARTIFACTS, 'single-review-why.png'), fullPage: true });
+  });
+  await step('batch mode: labelled JSONL file, accuracy and table', async () => {
+    const lines = [
+      { text: POSITIVE, label: 'positive' },
+      { text: NEGATIVE, label: 'negative' },
+      { text: 'A warm, funny and beautifully shot film. Highly recommended.', label: 'positive' },
+      { text: 'Boring, predictable and far too long. I want my money back.', label: 'negative' },
+    ].map((o) => JSON.stringify(o)).join('\n');
+    await page.setInputFiles('#batch-file', { name: 'reviews.jsonl', mimeType: 'application/json', buffer: Buffer.from(lines) });
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=batch-results] tbody tr').length === 4, null, { timeout: 120_000 });
+    const metrics = await page.innerText('[data-testid=batch-metrics]');
+    assert.match(metrics, /Accuracy on labelled reviews: 100\.0%/);
+    await page.fill('#batch-input', 'Great fun.\nAwful.');
+    await page.click('#classify-batch');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=batch-results] tbody tr').length === 2, null, { timeout: 120_000 });
+    await page.setInputFiles('#batch-file', { name: 'reviews.jsonl', mimeType: 'application/json', buffer: Buffer.from(lines) });
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=batch-results] tbody tr').length === 4, null, { timeout: 120_000 });
+    await page.screenshot({ path: join(ARTIFACTS, 'batch.png'), fullPage: true });
+  });
+  await step('WebGPU engine (SwiftShader) gives the same labels', async () => {
+    await page.selectOption('#engine', 'webgpu');
+    await page.waitForFunction(() => document.querySelector('[data-testid=engine]').innerText === 'WebGPU', null, { timeout: 180_000 });
+    await waitReady(page);
+    const pos = await classify(page, POSITIVE);
+    assert.equal(pos.label, 'positive');
+    assert.ok(pos.confidence > 90);
+    timings.webgpu_single = pos.meta;
+    const neg = await classify(page, NEGATIVE);
+    assert.equal(neg.label, 'negative');
+    assert.ok(neg.confidence > 90);
+    await page.selectOption('#engine', 'cpu');
+    await page.waitForFunction(() => document.querySelector('[data-testid=engine]').innerText.startsWith('CPU'), null, { timeout: 120_000 });
+    await waitReady(page);
+  });
+  await step('offline: reload with the network cut still classifies', async () => {
+    await page.evaluate(async () => { await navigator.serviceWorker.ready; });
+    // The page is controlled once the worker has claimed it.
+    await page.waitForFunction(() => !!navigator.serviceWorker.controller, null, { timeout: 30_000 });
+    await run.context.setOffline(true);
+    const t0 = Date.now();
+    await page.reload();
+    await waitReady(page);
+    timings.offline_ready_ms = Date.now() - t0;
+    const pos = await classify(page, POSITIVE);
+    timings.offline_first_prediction_ms = Date.now() - t0;
+    assert.equal(pos.label, 'positive');
+    await run.context.setOffline(false);
+  });
+  await step('warm cache: navigation to first prediction', async () => {
+    const t0 = Date.now();
+    await page.goto(PAGE_URL);
+    await waitReady(page);
+    await classify(page, NEGATIVE);
+    timings.warm_first_prediction_ms = Date.now() - t0;
+  });
+  await step('user text is rendered as text, never run (CSP + text nodes)', async () => {
+    await page.evaluate(() => { window.__pwned = 0; });
+    const attack = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script> terrible movie, awful <b>acting</b>';
+    const r = await classify(page, attack);
+    assert.equal(r.label, 'negative');
+    assert.equal(await page.evaluate(() => window.__pwned), 0);
+    assert.equal(await page.$$eval('.result img, .result script, .result b', (n) => n.length), 0);
+    await page.click('#explain');
+    await page.waitForSelector('[data-testid=explanation] mark[title]', { timeout: 180_000 });
+    assert.equal(await page.$$eval('.explanation img, .explanation script, .explanation b', (n) => n.length), 0);
+    assert.equal(await page.evaluate(() => window.__pwned), 0);
+  });
+  await step('no request left the origin', async () => {
+    assertSameOrigin(run.requests);
+    timings.requests = run.requests.length;
+  });
+  writeFileSync(join(ARTIFACTS, 'console.log'), run.consoleLines.join('\n'));
+  await run.browser.close();
+
+  // 2. Faults, each in a fresh browser (no service worker cache).
+  // Requests a service worker makes itself bypass page.route: block it in these.
+  await step('a model file answering 404: the error names it, Retry recovers', async () => {
+    const r = await launch({ serviceWorkers: 'block' });
+    const p = await r.context.newPage();
+    let broken = true;
+    await p.route(/\/model\/model\.safetensors/, (route) => (broken ? route.fulfill({ status: 404, body: 'nope' }) : route.continue()));
+    await p.goto(PAGE_URL);
+    await p.waitForSelector('.model .error', { timeout: 60_000 });
+    const msg = await p.innerText('.model .error');
+    assert.match(msg, /model\.safetensors/);
+    assert.match(msg, /404/);
+    broken = false;
+    await p.click('.model .error button');
+    await waitReady(p);
+    assertSameOrigin(r.requests);
+    await r.browser.close();
+  });
+  await step('a model file with a wrong hash is refused', async () => {
+    const r = await launch({ serviceWorkers: 'block' });
+    const p = await r.context.newPage();
+    await p.route(/\/model\/tokenizer\.json/, (route) => route.fulfill({ status: 200, contentType: 'application/json', body: '{"version":"1.0"}' }));
+    await p.goto(PAGE_URL);
+    await p.waitForSelector('.model .error', { timeout: 60_000 });
+    const msg = await p.innerText('.model .error');
+    assert.match(msg, /tokenizer\.json/);
+    assert.match(msg, /integrity check failed/);
+    await r.browser.close();
+  });
+  await step('no WebGPU: falls back to the CPU and says why', async () => {
+    const r = await launch({ webgpu: false });
+    const p = await r.context.newPage();
+    await p.goto(PAGE_URL);
+    await waitReady(p);
+    assert.match(await p.innerText('[data-testid=engine]'), /^CPU/);
+    assert.match(await p.innerText('.engine .note'), /WebGPU unavailable/);
+    const pos = await classify(p, POSITIVE);
+    assert.equal(pos.label, 'positive');
+    await r.browser.close();
+  });
+
+  writeFileSync(join(ARTIFACTS, 'e2e.json'), JSON.stringify({ timings, results }, null, 2));
+  console.log(JSON.stringify(timings));
+  if (failed) {
+    console.log(`${failed} step(s) failed`);
+    process.exit(1);
+  }
+  console.log(`all ${results.length} steps passed`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

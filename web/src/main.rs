@@ -1,0 +1,5 @@
+//! Entry point trunk builds: mount the page on `<body>`.
+
+fn main() {
+    web::app::mount();
+}
