@@ -392,17 +392,12 @@ fn ModelPanel(state: State) -> impl IntoView {
             {move || match state.status.get() {
                 Status::Starting => view! { <p>"Starting…"</p> }.into_any(),
                 Status::Downloading { file, done, total } => {
-                    view! {
-                        <label for="download">
-                            {format!(
-                                "Downloading the model ({file}): {:.1} of {:.1} MB",
-                                done as f64 / 1e6,
-                                total as f64 / 1e6,
-                            )}
-                        </label>
-                        <progress id="download" max=total.max(1) value=done></progress>
-                    }
-                        .into_any()
+                    let caption = format!(
+                        "Downloading the model ({file}): {:.1} of {:.1} MB",
+                        done as f64 / 1e6,
+                        total as f64 / 1e6,
+                    );
+                    progress_view("download", caption, done as f64, total as f64).into_any()
                 }
                 Status::Building => view! { <p>"Preparing the model…"</p> }.into_any(),
                 Status::Ready => view! { <p class="ready">"Model ready."</p> }.into_any(),
@@ -431,6 +426,14 @@ fn ModelPanel(state: State) -> impl IntoView {
                 />
             </details>
         </section>
+    }
+}
+
+/// A labelled progress bar.
+fn progress_view(id: &'static str, caption: String, done: f64, total: f64) -> impl IntoView {
+    view! {
+        <label for=id>{caption}</label>
+        <progress id=id max=total.max(1.0) value=done></progress>
     }
 }
 
@@ -558,12 +561,8 @@ fn SingleReview(state: State) -> impl IntoView {
             </div>
             {move || {
                 state.explaining.get().map(|(done, total)| {
-                    view! {
-                        <label for="explain-progress">
-                            {format!("Explaining: {done} of {total} phrases")}
-                        </label>
-                        <progress id="explain-progress" max=total.max(1) value=done></progress>
-                    }
+                    let caption = format!("Explaining: {done} of {total} phrases");
+                    progress_view("explain-progress", caption, done as f64, total as f64)
                 })
             }}
             {move || state.explanation.get().map(explanation_view)}
@@ -786,12 +785,8 @@ fn BatchPanel(state: State) -> impl IntoView {
             {move || state.batch_error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
             {move || {
                 state.batch_progress.get().map(|(done, total)| {
-                    view! {
-                        <label for="batch-progress">
-                            {format!("{done} of {total} reviews classified")}
-                        </label>
-                        <progress id="batch-progress" max=total.max(1) value=done></progress>
-                    }
+                    let caption = format!("{done} of {total} reviews classified");
+                    progress_view("batch-progress", caption, done as f64, total as f64)
                 })
             }}
             {move || {
