@@ -1,7 +1,7 @@
 //! `trainer fine-tune`, `evaluate` and `export` end to end on the tiny checkpoint and
 //! a 20-line JSONL file: the run folder, resume after SIGKILL, and the exports.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -158,28 +158,68 @@ fn repeated_reviews(dir: &Path) -> std::path::PathBuf {
     path
 }
 
+/// Paths of a stop-and-resume test: an uninterrupted reference run (already
+/// trained) and the folder of the run to interrupt, with that run's arguments.
+struct StopAndResume {
+    _dir: tempfile::TempDir,
+    straight: PathBuf,
+    run: PathBuf,
+    args: Vec<String>,
+}
+
+impl StopAndResume {
+    fn new(name: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = repeated_reviews(dir.path());
+        let model = tiny("backbone");
+        let straight = dir.path().join("straight");
+        run_ok(&fine_tune_args(
+            straight.to_str().unwrap(),
+            data.to_str().unwrap(),
+            model.to_str().unwrap(),
+        ));
+        let run = dir.path().join(name);
+        let args = fine_tune_args(
+            run.to_str().unwrap(),
+            data.to_str().unwrap(),
+            model.to_str().unwrap(),
+        )
+        .into_iter()
+        .map(String::from)
+        .collect();
+        Self {
+            _dir: dir,
+            straight,
+            run,
+            args,
+        }
+    }
+
+    /// Resume the stopped run to the end; return how far its predictions are from
+    /// the uninterrupted run's.
+    fn resume_and_compare(&self) -> f64 {
+        run_ok(&[
+            "fine-tune",
+            "--resume",
+            self.run.to_str().unwrap(),
+            "--backend",
+            "flex",
+        ]);
+        max_diff(
+            &predict_probs(&self.straight.join("final")),
+            &predict_probs(&self.run.join("final")),
+        )
+    }
+}
+
 /// Kill a run with SIGKILL mid-epoch, resume it, and compare the final weights'
 /// predictions with a run that was never stopped.
 #[test]
 fn resume_after_sigkill_equals_an_uninterrupted_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = repeated_reviews(dir.path());
-    let model = tiny("backbone");
-    let straight = dir.path().join("straight");
-    run_ok(&fine_tune_args(
-        straight.to_str().unwrap(),
-        data.to_str().unwrap(),
-        model.to_str().unwrap(),
-    ));
-
-    let killed = dir.path().join("killed");
-    let args = fine_tune_args(
-        killed.to_str().unwrap(),
-        data.to_str().unwrap(),
-        model.to_str().unwrap(),
-    );
+    let t = StopAndResume::new("killed");
+    let killed = &t.run;
     let mut child = Command::new(trainer_bin())
-        .args(&args)
+        .args(&t.args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -214,16 +254,7 @@ fn resume_after_sigkill_equals_an_uninterrupted_run() {
         "the kill came too late to test anything"
     );
 
-    run_ok(&[
-        "fine-tune",
-        "--resume",
-        killed.to_str().unwrap(),
-        "--backend",
-        "flex",
-    ]);
-    let a = predict_probs(&straight.join("final"));
-    let b = predict_probs(&killed.join("final"));
-    let d = max_diff(&a, &b);
+    let d = t.resume_and_compare();
     assert!(
         d < 1e-5,
         "resumed run differs from the uninterrupted one by {d}"
@@ -416,24 +447,10 @@ fn bad_training_inputs_fail_cleanly() {
 /// the run then resumes to the same result as an uninterrupted one.
 #[test]
 fn ctrl_c_checkpoints_and_exits_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = repeated_reviews(dir.path());
-    let model = tiny("backbone");
-    let straight = dir.path().join("straight");
-    run_ok(&fine_tune_args(
-        straight.to_str().unwrap(),
-        data.to_str().unwrap(),
-        model.to_str().unwrap(),
-    ));
-
-    let run = dir.path().join("interrupted");
-    let args = fine_tune_args(
-        run.to_str().unwrap(),
-        data.to_str().unwrap(),
-        model.to_str().unwrap(),
-    );
+    let t = StopAndResume::new("interrupted");
+    let run = &t.run;
     let child = Command::new(trainer_bin())
-        .args(&args)
+        .args(&t.args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -460,16 +477,6 @@ fn ctrl_c_checkpoints_and_exits_cleanly() {
     );
     assert!(!run.join("final").exists());
 
-    run_ok(&[
-        "fine-tune",
-        "--resume",
-        run.to_str().unwrap(),
-        "--backend",
-        "flex",
-    ]);
-    let d = max_diff(
-        &predict_probs(&straight.join("final")),
-        &predict_probs(&run.join("final")),
-    );
+    let d = t.resume_and_compare();
     assert!(d < 1e-5, "interrupted and resumed run differs by {d}");
 }
