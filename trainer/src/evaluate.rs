@@ -5,9 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use model_core::backend::{BackendKind, select_device};
+use model_core::backend::select_device;
 use model_core::loader::load_classifier;
-use model_core::{Classifier, InferenceOptions, Truncation};
+use model_core::{Classifier, Truncation};
+
+use crate::inference_args::InferenceArgs;
 
 use crate::data::{self, Columns, LabeledData, Split};
 use crate::metrics::{Accumulator, Summary};
@@ -27,18 +29,8 @@ pub struct EvaluateArgs {
     /// Evaluate only the first N examples.
     #[arg(long)]
     pub limit: Option<usize>,
-    /// auto, flex, ndarray or wgpu.
-    #[arg(long, default_value = "auto")]
-    pub backend: BackendKind,
-    /// Tokens per review (default: the model's `inference.json`, else 256).
-    #[arg(long)]
-    pub max_len: Option<usize>,
-    /// head or head+tail (default: the model's `inference.json`, else head+tail).
-    #[arg(long)]
-    pub truncation: Option<Truncation>,
-    /// Reviews per forward pass.
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
+    #[command(flatten)]
+    pub run: InferenceArgs,
     /// Text column of CSV data.
     #[arg(long)]
     pub text_column: Option<String>,
@@ -81,12 +73,7 @@ pub fn evaluate_classifier(
 }
 
 pub fn run(args: EvaluateArgs) -> Result<()> {
-    let (rec_len, rec_trunc) = recorded_options(&args.model);
-    let options = InferenceOptions {
-        max_len: args.max_len.or(rec_len).unwrap_or(256),
-        truncation: args.truncation.or(rec_trunc).unwrap_or_default(),
-        batch_size: args.batch_size,
-    };
+    let options = args.run.options(&args.model);
     let columns = Columns {
         text: args.text_column.clone(),
         label: args.label_column.clone(),
@@ -95,7 +82,7 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
     if let Some(n) = args.limit {
         data.examples.truncate(n);
     }
-    let selected = select_device(args.backend)?;
+    let selected = select_device(args.run.backend)?;
     let loaded = load_classifier(&args.model, &selected.device, options)
         .with_context(|| format!("loading model `{}`", args.model))?;
     let classifier = loaded.classifier;

@@ -13,6 +13,7 @@ mod data;
 mod evaluate;
 mod export;
 mod imdb;
+mod inference_args;
 mod metrics;
 mod predict;
 mod report;

@@ -4,9 +4,10 @@ use std::io::{BufRead, Write};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use model_core::backend::{BackendKind, select_device};
+use model_core::backend::select_device;
 use model_core::loader::load_classifier;
-use model_core::{InferenceOptions, Truncation};
+
+use crate::inference_args::InferenceArgs;
 
 /// Arguments of `trainer predict`.
 #[derive(Debug, Args)]
@@ -14,19 +15,8 @@ pub struct PredictArgs {
     /// Model folder (Hugging Face layout or a `trainer export`) or hub id.
     #[arg(long)]
     pub model: String,
-    /// Where to run: auto (a GPU if there is one, else flex), flex, ndarray or wgpu.
-    #[arg(long, default_value = "auto")]
-    pub backend: BackendKind,
-    /// Longest input in tokens, special tokens included (default: the model folder's
-    /// `inference.json`, as written by the trainer, else 256).
-    #[arg(long)]
-    pub max_len: Option<usize>,
-    /// What to keep of longer inputs: `head` or `head+tail` (default: `inference.json`, else head+tail).
-    #[arg(long)]
-    pub truncation: Option<Truncation>,
-    /// Texts per forward pass.
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
+    #[command(flatten)]
+    pub run: InferenceArgs,
     /// Texts to classify; without any, one text per line is read from stdin.
     pub texts: Vec<String>,
 }
@@ -44,13 +34,8 @@ pub fn run(args: PredictArgs) -> Result<()> {
     if texts.is_empty() {
         bail!("no texts to classify: pass them as arguments or one per line on stdin");
     }
-    let selected = select_device(args.backend)?;
-    let (recorded_len, recorded_truncation) = crate::evaluate::recorded_options(&args.model);
-    let options = InferenceOptions {
-        max_len: args.max_len.or(recorded_len).unwrap_or(256),
-        truncation: args.truncation.or(recorded_truncation).unwrap_or_default(),
-        batch_size: args.batch_size,
-    };
+    let selected = select_device(args.run.backend)?;
+    let options = args.run.options(&args.model);
     let loaded = load_classifier(&args.model, &selected.device, options)
         .with_context(|| format!("loading model `{}`", args.model))?;
     for name in &loaded.report.initialized {
