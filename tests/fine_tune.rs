@@ -1,84 +1,11 @@
 //! `trainer fine-tune`, `evaluate` and `export` end to end on the tiny checkpoint and
 //! a 20-line JSONL file: the run folder, resume after SIGKILL, and the exports.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use integration_tests::*;
-
-fn fine_tune_args<'a>(out: &'a str, data: &'a str, model: &'a str) -> Vec<&'a str> {
-    vec![
-        "fine-tune",
-        "--model",
-        model,
-        "--data",
-        data,
-        "--out",
-        out,
-        "--backend",
-        "flex",
-        "--max-len",
-        "64",
-        "--batch-size",
-        "4",
-        "--epochs",
-        "2",
-        "--lr",
-        "1e-3",
-        "--valid-fraction",
-        "0.2",
-        "--checkpoint-every",
-        "2",
-        "--seed",
-        "7",
-    ]
-}
-
-fn run_ok(args: &[&str]) -> String {
-    let out = trainer(args, None);
-    assert!(
-        out.status.success(),
-        "trainer {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn predict_probs(model: &Path) -> Vec<f64> {
-    let texts: Vec<String> = std::fs::read_to_string(tiny("reviews.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["text"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    let mut args = vec![
-        "predict",
-        "--model",
-        model.to_str().unwrap(),
-        "--backend",
-        "flex",
-        "--max-len",
-        "64",
-    ];
-    args.extend(texts.iter().map(String::as_str));
-    json_lines(&trainer(&args, None))
-        .iter()
-        .map(|v| v["probabilities"]["positive"].as_f64().unwrap())
-        .collect()
-}
-
-fn max_diff(a: &[f64], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f64::max)
-}
 
 #[test]
 fn fine_tune_writes_a_complete_run_and_evaluate_reads_it() {
@@ -148,14 +75,6 @@ fn fine_tune_writes_a_complete_run_and_evaluate_reads_it() {
         .map(|x| x.as_u64().unwrap())
         .sum();
     assert_eq!(confusion, 20);
-}
-
-/// 600 reviews: the 20 tiny ones, 30 times each (so a run lasts long enough to be killed).
-fn repeated_reviews(dir: &Path) -> std::path::PathBuf {
-    let lines = std::fs::read_to_string(tiny("reviews.jsonl")).unwrap();
-    let path = dir.join("reviews600.jsonl");
-    std::fs::write(&path, lines.repeat(30)).unwrap();
-    path
 }
 
 /// Paths of a stop-and-resume test: an uninterrupted reference run (already
@@ -426,6 +345,32 @@ fn bad_training_inputs_fail_cleanly() {
         ),
         &["not a run folder"],
     );
+    // Conflicting flags: a resumed run keeps its recorded settings, and a separate
+    // validation file leaves nothing to split off.
+    assert_clean_failure(
+        &trainer(&["fine-tune", "--resume", o, "--lr", "1e-5"], None),
+        &["--resume", "cannot be used with", "--lr"],
+    );
+    assert_clean_failure(
+        &trainer(
+            &[
+                "fine-tune",
+                "--model",
+                m,
+                "--data",
+                tiny("reviews.jsonl").to_str().unwrap(),
+                "--valid-data",
+                tiny("reviews.jsonl").to_str().unwrap(),
+                "--valid-fraction",
+                "0.3",
+                "--out",
+                o,
+            ],
+            None,
+        ),
+        &["--valid-data", "cannot be used with", "--valid-fraction"],
+    );
+    assert!(!out.exists(), "a refused run left {} behind", out.display());
     assert_clean_failure(
         &trainer(
             &[

@@ -94,3 +94,89 @@ pub fn copy_dir(src: &Path) -> tempfile::TempDir {
     }
     dir
 }
+
+/// `fine-tune` arguments for a tiny 2-epoch run on the flex backend, checkpointing
+/// every 2 steps.
+pub fn fine_tune_args<'a>(out: &'a str, data: &'a str, model: &'a str) -> Vec<&'a str> {
+    vec![
+        "fine-tune",
+        "--model",
+        model,
+        "--data",
+        data,
+        "--out",
+        out,
+        "--backend",
+        "flex",
+        "--max-len",
+        "64",
+        "--batch-size",
+        "4",
+        "--epochs",
+        "2",
+        "--lr",
+        "1e-3",
+        "--valid-fraction",
+        "0.2",
+        "--checkpoint-every",
+        "2",
+        "--seed",
+        "7",
+    ]
+}
+
+/// Run `trainer args…` and return stdout, failing the test with stderr if it fails.
+pub fn run_ok(args: &[&str]) -> String {
+    let out = trainer(args, None);
+    assert!(
+        out.status.success(),
+        "trainer {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// p(positive) for each tiny review, as `trainer predict` gives it for `model`.
+pub fn predict_probs(model: &Path) -> Vec<f64> {
+    let texts: Vec<String> = std::fs::read_to_string(tiny("reviews.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let mut args = vec![
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--backend",
+        "flex",
+        "--max-len",
+        "64",
+    ];
+    args.extend(texts.iter().map(String::as_str));
+    json_lines(&trainer(&args, None))
+        .iter()
+        .map(|v| v["probabilities"]["positive"].as_f64().unwrap())
+        .collect()
+}
+
+/// Largest absolute difference between two equally long lists.
+pub fn max_diff(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
+/// 600 reviews: the 20 tiny ones, 30 times each (so a run lasts long enough to be killed).
+pub fn repeated_reviews(dir: &Path) -> PathBuf {
+    let lines = std::fs::read_to_string(tiny("reviews.jsonl")).unwrap();
+    let path = dir.join("reviews600.jsonl");
+    std::fs::write(&path, lines.repeat(30)).unwrap();
+    path
+}

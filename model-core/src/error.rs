@@ -45,6 +45,15 @@ pub enum Error {
         message: String,
     },
 
+    /// Writing a model file failed (full disk, permissions...).
+    #[error("{path}: cannot write the model: {message}")]
+    Write {
+        /// The file being written.
+        path: String,
+        /// What the writer said.
+        message: String,
+    },
+
     /// A tensor the model needs is absent from the checkpoint.
     #[error("{source_name}: tensor `{name}` is missing (expected shape {expected:?}){}", found_like.as_deref().map(|f| format!("; the checkpoint has e.g. `{f}`")).unwrap_or_default())]
     MissingTensor {

@@ -63,15 +63,18 @@ pub fn save(
 ) -> Result<PathBuf> {
     let root = run_dir.join("checkpoints");
     fs::create_dir_all(&root).with_context(|| format!("{}: cannot create", root.display()))?;
-    let name = format!("step-{:08}", state.step);
+    let name = unused_name(&root, state.step);
     let tmp = root.join(format!(".{name}.tmp"));
     let _ = fs::remove_dir_all(&tmp);
     let write = || -> Result<()> {
         fs::create_dir_all(&tmp)?;
         model.save_burnpack(&tmp.join("model.bpk"))?;
-        optim
-            .save(tmp.join("optimizer.bpk"))
-            .map_err(|e| anyhow::anyhow!("cannot write optimizer state: {e:?}"))?;
+        optim.save(tmp.join("optimizer.bpk")).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: cannot write the optimizer state: {e:?}",
+                tmp.join("optimizer.bpk").display()
+            )
+        })?;
         write_atomic(&tmp.join("state.json"), &serde_json::to_vec_pretty(state)?)?;
         for f in ["model.bpk", "optimizer.bpk"] {
             fs::File::open(tmp.join(f))?.sync_all()?;
@@ -87,7 +90,6 @@ pub fn save(
         )));
     }
     let dest = root.join(&name);
-    let _ = fs::remove_dir_all(&dest);
     fs::rename(&tmp, &dest)
         .with_context(|| format!("{}: cannot rename into place", dest.display()))?;
     sync_dir(&root);
@@ -99,6 +101,36 @@ pub fn save(
     )?;
     prune(&root, &name);
     Ok(dest)
+}
+
+/// `step-NNNNNNNN`, or `step-NNNNNNNN.K` when a checkpoint of that step already
+/// exists (the mid-epoch and epoch-end checkpoints of the last step, or a step
+/// redone after a resume): a checkpoint is never overwritten in place, so
+/// `latest.json` always names a complete folder.
+fn unused_name(root: &Path, step: usize) -> String {
+    let base = format!("step-{step:08}");
+    if !root.join(&base).exists() {
+        return base;
+    }
+    (1..)
+        .map(|k| format!("{base}.{k}"))
+        .find(|n| !root.join(n).exists())
+        .expect("an unused name exists")
+}
+
+/// Delete the checkpoint folder `name` without ever leaving a half-deleted
+/// `step-*` folder behind: it is first renamed to a temporary name (atomic), which
+/// a later prune removes if this deletion is interrupted.
+fn discard(root: &Path, name: &str) {
+    let dir = root.join(name);
+    if !dir.exists() {
+        return;
+    }
+    let trash = root.join(format!(".{name}.discarded.tmp"));
+    let _ = fs::remove_dir_all(&trash);
+    if fs::rename(&dir, &trash).is_ok() {
+        let _ = fs::remove_dir_all(&trash);
+    }
 }
 
 /// Keep the newest two checkpoints; drop older ones and stale temporaries.
@@ -116,8 +148,10 @@ fn prune(root: &Path, keep_latest: &str) {
     for n in &names {
         let stale_tmp = n.starts_with('.') && n.ends_with(".tmp");
         let old = n.starts_with("step-") && !keep.contains(&n) && n != keep_latest;
-        if stale_tmp || old {
+        if stale_tmp {
             let _ = fs::remove_dir_all(root.join(n));
+        } else if old {
+            discard(root, n);
         }
     }
 }
@@ -145,8 +179,67 @@ pub fn latest(run_dir: &Path) -> Result<Option<(PathBuf, TrainState)>> {
     Ok(Some((dir, state)))
 }
 
+/// Drop the checkpoint of `step` if `latest.json` names it, and point
+/// `latest.json` back at the newest earlier complete checkpoint (or remove it when
+/// there is none, so a resume starts from the pretrained model).
+///
+/// Used when the weights of `step` give a non-finite loss: they are not worth
+/// resuming from. Returns the checkpoint `latest.json` names afterwards.
+pub fn roll_back_from(run_dir: &Path, step: usize) -> Result<Option<String>> {
+    let root = run_dir.join("checkpoints");
+    let pointer = run_dir.join("latest.json");
+    let name_of = |d: &Path| {
+        d.file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string()
+    };
+    let bad = match latest(run_dir)? {
+        Some((dir, state)) if state.step == step => name_of(&dir),
+        other => return Ok(other.map(|(dir, _)| name_of(&dir))),
+    };
+    let mut earlier: Vec<String> = fs::read_dir(&root)
+        .with_context(|| format!("{}: cannot list", root.display()))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| {
+            n.starts_with("step-")
+                && n.as_str() < format!("step-{step:08}").as_str()
+                && root.join(n).join("state.json").is_file()
+        })
+        .collect();
+    earlier.sort();
+    let previous = earlier.pop();
+    match &previous {
+        Some(name) => write_atomic(
+            &pointer,
+            serde_json::json!({ "checkpoint": name })
+                .to_string()
+                .as_bytes(),
+        )?,
+        None => fs::remove_file(&pointer)
+            .with_context(|| format!("{}: cannot remove", pointer.display()))?,
+    }
+    sync_dir(run_dir);
+    discard(&root, &bad);
+    Ok(previous)
+}
+
+/// Bring `dest` back from `dest.old` when a kill fell between the two renames of
+/// [`replace_dir`], so a run folder never loses its `best/` model.
+pub fn recover_dir(dest: &Path) -> Result<()> {
+    let old = dest.with_extension("old");
+    if !dest.exists() && old.is_dir() {
+        fs::rename(&old, dest).with_context(|| {
+            format!("{}: cannot restore from {}", dest.display(), old.display())
+        })?;
+    }
+    Ok(())
+}
+
 /// Replace the folder `dest` with the complete folder `fresh` (rename-based).
 pub fn replace_dir(fresh: &Path, dest: &Path) -> Result<()> {
+    recover_dir(dest)?;
     let old = dest.with_extension("old");
     let _ = fs::remove_dir_all(&old);
     if dest.exists() {

@@ -37,74 +37,75 @@ pub const DEFAULT_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
 #[derive(Debug, Clone, Args)]
 pub struct FineTuneArgs {
     /// Pretrained model folder or hub id.
-    #[arg(long, default_value = DEFAULT_MODEL)]
+    #[arg(long, conflicts_with = "resume", default_value = DEFAULT_MODEL)]
     pub model: String,
     /// Training data: the IMDb archive or folder, a .jsonl or a .csv. Default: the IMDb
     /// archive from $IMDB_ARCHIVE or the user cache.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub data: Option<PathBuf>,
     /// Separate validation data (default: a seeded split of --data).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub valid_data: Option<PathBuf>,
     /// Test data evaluated after training (default: the archive's test split when --data is IMDb).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub test_data: Option<PathBuf>,
     /// Run folder for checkpoints, metrics and the report.
     #[arg(long, required_unless_present = "resume", conflicts_with = "resume")]
     pub out: Option<PathBuf>,
-    /// Continue the run in this folder from its latest checkpoint.
+    /// Continue the run in this folder from its latest checkpoint, with the settings
+    /// recorded in its run.json (only --backend may be given again).
     #[arg(long)]
     pub resume: Option<PathBuf>,
     /// auto, flex, ndarray or wgpu.
     #[arg(long, default_value = "auto")]
     pub backend: BackendKind,
     /// Tokens per review, special tokens included.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, conflicts_with = "resume", default_value_t = 256)]
     pub max_len: usize,
     /// head or head+tail.
-    #[arg(long, default_value = "head+tail")]
+    #[arg(long, conflicts_with = "resume", default_value = "head+tail")]
     pub truncation: Truncation,
     /// Reviews per batch.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, conflicts_with = "resume", default_value_t = 16)]
     pub batch_size: usize,
     /// Batches per optimizer step.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, conflicts_with = "resume", default_value_t = 1)]
     pub grad_accum: usize,
     /// Peak learning rate.
-    #[arg(long, default_value_t = 5e-5)]
+    #[arg(long, conflicts_with = "resume", default_value_t = 5e-5)]
     pub lr: f64,
     /// Fraction of steps of linear warmup.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, conflicts_with = "resume", default_value_t = 0.1)]
     pub warmup: f64,
     /// AdamW weight decay (not applied to biases and LayerNorm).
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, conflicts_with = "resume", default_value_t = 0.01)]
     pub weight_decay: f64,
     /// Global gradient-norm clipping (0 disables).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, conflicts_with = "resume", default_value_t = 1.0)]
     pub clip: f64,
     /// Passes over the training data.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, conflicts_with = "resume", default_value_t = 3)]
     pub epochs: usize,
     /// Seed of the split, data order, head initialisation and dropout.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, conflicts_with = "resume", default_value_t = 42)]
     pub seed: u64,
     /// Validation fraction split off the training data.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, conflicts_with_all = ["resume", "valid_data"], default_value_t = 0.1)]
     pub valid_fraction: f64,
     /// Use only the first N training examples (after the split).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub train_limit: Option<usize>,
     /// Use only the first N validation and test examples.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub eval_limit: Option<usize>,
     /// Checkpoint every N optimizer steps (and at each epoch end).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, conflicts_with = "resume", default_value_t = 200)]
     pub checkpoint_every: usize,
     /// Text column of CSV data.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub text_column: Option<String>,
     /// Label column of CSV data.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub label_column: Option<String>,
     /// Stop after this many optimizer steps (for tests and quick experiments).
     #[arg(long, hide = true)]
@@ -304,6 +305,9 @@ fn prepare(args: &FineTuneArgs) -> Result<(Setup, Option<(PathBuf, TrainState)>)
                 })?)
                 .with_context(|| format!("{}: not a run configuration", path.display()))?;
             let latest = checkpoint::latest(dir)?;
+            for folder in ["best", "final"] {
+                checkpoint::recover_dir(&dir.join(folder))?;
+            }
             (dir.clone(), cfg, latest)
         }
         None => {
@@ -422,7 +426,7 @@ fn log_metrics(run_dir: &Path, value: serde_json::Value) -> Result<()> {
         .append(true)
         .open(&path)
         .with_context(|| format!("{}: cannot open", path.display()))?;
-    writeln!(f, "{value}")?;
+    writeln!(f, "{value}").with_context(|| format!("{}: cannot append", path.display()))?;
     Ok(())
 }
 
@@ -449,6 +453,18 @@ pub fn evaluate_model(
         options,
     )?;
     crate::evaluate::evaluate_classifier(&classifier, data, None)
+}
+
+/// Where the last checkpoint with finite weights is, for the message that stops a
+/// diverged run.
+fn last_good(run_dir: &Path, kept: Option<String>) -> String {
+    match kept {
+        Some(name) => format!(
+            "The last good checkpoint is {} (its weights are finite).",
+            run_dir.join("checkpoints").join(name).display()
+        ),
+        None => "No checkpoint with finite weights had been written yet.".to_string(),
+    }
 }
 
 /// Run `trainer fine-tune`.
@@ -573,12 +589,16 @@ pub fn run(args: FineTuneArgs, interrupted: Arc<AtomicBool>) -> Result<()> {
                 let value = loss.into_scalar::<f32>() as f64;
                 if !value.is_finite() {
                     bar.finish_and_clear();
+                    // The weights that gave this loss may be the ones just checkpointed:
+                    // never leave `latest.json` pointing at them.
+                    let kept = checkpoint::roll_back_from(&s.run_dir, state.step)?;
                     bail!(
-                        "the loss became {value} at step {} (epoch {}); training stopped. The last good checkpoint \
-                         is kept in {}: resume with a lower --lr",
-                        state.step,
+                        "the loss became {value} at step {} (epoch {}) with --lr {}; training stopped. {} \
+                         Start a new run with a lower --lr.",
+                        state.step + 1,
                         state.epoch + 1,
-                        s.run_dir.join("checkpoints").display()
+                        cfg.lr,
+                        last_good(&s.run_dir, kept)
                     );
                 }
                 step_loss += value / (group_end - state.batch_in_epoch) as f64;
@@ -589,12 +609,19 @@ pub fn run(args: FineTuneArgs, interrupted: Arc<AtomicBool>) -> Result<()> {
             if !grad_norm.is_finite() {
                 // Stop before the update: the weights in memory and on disk stay finite.
                 bar.finish_and_clear();
+                let kept = checkpoint::latest(&s.run_dir)?.map(|(d, _)| {
+                    d.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .to_string()
+                });
                 bail!(
-                    "the gradient norm became {grad_norm} at step {} (epoch {}); training stopped before \
-                     applying it. The last good checkpoint is kept in {}: resume with a lower --lr",
-                    state.step,
+                    "the gradient norm became {grad_norm} at step {} (epoch {}) with --lr {}; training stopped \
+                     before applying it. {} Start a new run with a lower --lr.",
+                    state.step + 1,
                     state.epoch + 1,
-                    s.run_dir.join("checkpoints").display()
+                    cfg.lr,
+                    last_good(&s.run_dir, kept)
                 );
             }
             let lr = learning_rate(cfg.lr, state.step, warmup_steps, total_steps);
@@ -755,7 +782,7 @@ fn save_model_folder(
 ) -> Result<()> {
     let tmp = run_dir.join(format!(".{name}.tmp"));
     let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp)?;
+    fs::create_dir_all(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
     model.save_burnpack(&tmp.join("model.bpk"))?;
     write_atomic(
         &tmp.join("config.json"),

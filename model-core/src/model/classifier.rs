@@ -103,9 +103,9 @@ impl BertForSequenceClassification {
         let mut store = burn_store::BurnpackStore::from_file(path)
             .auto_extension(false)
             .overwrite(true);
-        self.save_into(&mut store).map_err(|e| Error::Checkpoint {
-            source_name: path.display().to_string(),
-            message: format!("cannot write: {e}"),
+        self.save_into(&mut store).map_err(|e| Error::Write {
+            path: path.display().to_string(),
+            message: e.to_string(),
         })
     }
 
