@@ -2,6 +2,21 @@
 // Content-Security-Policy can forbid inline scripts altogether.
 import init from './web.js';
 
+// Watch for a lost WebGPU device (driver reset, GPU process crash, device.destroy()):
+// the page checks `bertSentimentGpu.lost` before each WebGPU run and moves to the
+// CPU engine instead of calling into a dead device.
+globalThis.bertSentimentGpu = { lost: null };
+if (globalThis.GPUAdapter) {
+  const requestDevice = GPUAdapter.prototype.requestDevice;
+  GPUAdapter.prototype.requestDevice = async function (...args) {
+    const device = await requestDevice.apply(this, args);
+    device.lost.then((info) => {
+      globalThis.bertSentimentGpu.lost = `${info.reason || 'unknown'}: ${info.message || 'device lost'}`;
+    });
+    return device;
+  };
+}
+
 init({ module_or_path: new URL('web_bg.wasm', import.meta.url) }).catch((e) => {
   const p = document.createElement('p');
   p.setAttribute('role', 'alert');

@@ -218,7 +218,12 @@ impl Classifier {
 
     /// Classify texts, reading results back asynchronously (required on WebGPU).
     pub async fn predict_async(&self, texts: &[&str]) -> Result<Vec<Prediction>> {
-        let encoded = self.encode(texts)?;
+        self.predict_encoded_async(self.encode(texts)?).await
+    }
+
+    /// [`Self::predict_async`] on texts already tokenized (with [`Self::encode`] or
+    /// piece by piece, as the page does for very long reviews).
+    pub async fn predict_encoded_async(&self, encoded: Vec<Encoded>) -> Result<Vec<Prediction>> {
         let plan = self.plan_batches(&encoded);
         let mut results = Vec::with_capacity(plan.len());
         for idx in &plan {

@@ -65,6 +65,9 @@ impl Truncation {
     }
 }
 
+/// A token's byte range in the text it came from: `(start, end)`.
+pub type Offsets = (usize, usize);
+
 /// One tokenized text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Encoded {
@@ -270,6 +273,19 @@ impl BertTokenizer {
                 message: e.to_string(),
             })?;
         Ok(enc.get_ids().to_vec())
+    }
+
+    /// Content token ids with the byte range of `text` each one came from, so a
+    /// caller can tell which part of a long text the model reads.
+    pub fn content_ids_with_offsets(&self, text: &str) -> Result<(Vec<u32>, Vec<Offsets>)> {
+        let enc = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| Error::Tokenizer {
+                source_name: "tokenizer".into(),
+                message: e.to_string(),
+            })?;
+        Ok((enc.get_ids().to_vec(), enc.get_offsets().to_vec()))
     }
 
     /// Tokenize one text to at most `max_len` ids, special tokens included.

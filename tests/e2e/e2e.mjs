@@ -12,8 +12,10 @@
 //     rendering must keep it inert).
 // Screenshots and a timings JSON go to ARTIFACTS.
 import { chromium } from 'playwright-core';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { strict as assert } from 'node:assert';
 
 const PAGE_URL = process.env.PAGE_URL;
@@ -25,6 +27,8 @@ if (!PAGE_URL) {
 }
 mkdirSync(ARTIFACTS, { recursive: true });
 const origin = new URL(PAGE_URL).origin;
+
+const TINY = join(dirname(fileURLToPath(import.meta.url)), '../../model-core/tests/fixtures/tiny');
 
 const POSITIVE = 'This film was an absolute delight from start to finish. The acting was superb, the script was witty and moving, and the direction was flawless. One of the best movies I have seen in years; I loved every minute and will happily watch it again.';
 const NEGATIVE = 'What a dreadful waste of two hours. The plot made no sense, the acting was wooden and the dialogue was painfully bad. I was bored from the first scene and nearly walked out. Avoid this terrible movie at all costs.';
@@ -51,11 +55,25 @@ async function step(name, fn) {
   }
 }
 
-async function launch({ webgpu = true, serviceWorkers = 'allow' } = {}) {
+async function launch({ webgpu = true, serviceWorkers = 'allow', captureGpu = false } = {}) {
   const args = [...BASE_ARGS];
   if (webgpu) args.push('--enable-unsafe-webgpu');
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args });
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, serviceWorkers });
+  if (captureGpu) {
+    // Keep a handle on every GPUDevice the page creates, so a test can destroy it
+    // (what a driver reset or a GPU process crash does to a real page).
+    await context.addInitScript(() => {
+      window.__gpuDevices = [];
+      if (!self.GPUAdapter) return;
+      const request = GPUAdapter.prototype.requestDevice;
+      GPUAdapter.prototype.requestDevice = async function (...a) {
+        const d = await request.apply(this, a);
+        window.__gpuDevices.push(d);
+        return d;
+      };
+    });
+  }
   const requests = [];
   context.on('request', (r) => requests.push(r.url()));
   const consoleLines = [];
@@ -88,6 +106,37 @@ async function classify(page, text) {
   return { label: m[1].toLowerCase(), confidence: Number(m[2]), meta: await page.innerText('[data-testid=meta]') };
 }
 
+/// Watch the main thread: the longest gap between 20 ms timer ticks from now on.
+async function startHeartbeat(page) {
+  await page.evaluate(() => {
+    window.__gaps = [];
+    let last = performance.now();
+    window.__beat = setInterval(() => { const n = performance.now(); window.__gaps.push(n - last); last = n; }, 20);
+  });
+}
+async function stopHeartbeat(page) {
+  return page.evaluate(() => { clearInterval(window.__beat); return Math.max(0, ...window.__gaps); });
+}
+
+/// A web bundle of the tiny fine-tuned test model, as `trainer export --format web`
+/// would write it, for the "Use your own model" picker.
+function tinyBundle() {
+  const files = ['config.json', 'tokenizer.json', 'model.safetensors'].map((name) => {
+    const buffer = readFileSync(join(TINY, 'finetuned', name));
+    return { name, buffer, bytes: buffer.length, sha256: createHash('sha256').update(buffer).digest('hex') };
+  });
+  const manifest = {
+    format: 'bert-sentiment-web/1', labels: ['negative', 'positive'], max_len: 64, truncation: 'head',
+    weights: 'model.safetensors', dtype: 'f32',
+    files: files.map(({ name, bytes, sha256 }) => ({ name, bytes, sha256 })),
+    metrics: null, training: { note: 'tiny test model' },
+  };
+  return [
+    { name: 'manifest.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(manifest)) },
+    ...files.map(({ name, buffer }) => ({ name, mimeType: 'application/octet-stream', buffer })),
+  ];
+}
+
 async function main() {
   // 1. The main path, WebGPU (SwiftShader in headless Chromium).
   const run = await launch();
@@ -112,6 +161,39 @@ async function main() {
     const neg = await classify(page, NEGATIVE);
     assert.equal(neg.label, 'negative');
     assert.ok(neg.confidence > 90, `negative confidence ${neg.confidence}`);
+  });
+  await step('Ctrl+Enter classifies; an empty box disables the button with a hint', async () => {
+    await page.fill('#review', '');
+    assert.ok(await page.isDisabled('#classify'));
+    assert.match(await page.innerText('.single .hint'), /Type a review/);
+    assert.equal((await classify(page, POSITIVE)).label, 'positive');
+    await page.fill('#review', NEGATIVE);
+    await page.press('#review', 'Control+Enter');
+    await page.waitForFunction(() => /^Negative, \d+% confidence$/.test(document.querySelector('[data-testid=label]').innerText), null, { timeout: 60_000 });
+  });
+  await step('a 1 MB paste: the page stays responsive and shows the truncation', async () => {
+    const para = 'An absolute delight, the acting superb and the script witty and moving. ';
+    const big = para.repeat(Math.ceil(1_000_000 / para.length)).slice(0, 1_000_000) + ' Sadly the ending was a dreadful, boring mess.';
+    await page.fill('#review', big);
+    await startHeartbeat(page);
+    const t0 = Date.now();
+    await page.click('#classify');
+    await page.waitForFunction(() => { const b = document.querySelector('#classify'); return b && !b.disabled && document.querySelector('.result .notice'); }, null, { timeout: 120_000 });
+    timings.one_mb_classify_ms = Date.now() - t0;
+    timings.one_mb_longest_main_thread_block_ms = Math.round(await stopHeartbeat(page));
+    const notice = await page.innerText('.result .notice');
+    assert.match(notice, /This review has \d{6} tokens; the model reads at most \d+/, notice);
+    assert.ok(timings.one_mb_longest_main_thread_block_ms < 400, `main thread blocked ${timings.one_mb_longest_main_thread_block_ms} ms`);
+    // Why? explains the part the model read and marks what it skipped.
+    await startHeartbeat(page);
+    await page.click('#explain');
+    await page.waitForSelector('[data-testid=explanation] mark[title]', { timeout: 180_000 });
+    timings.one_mb_explain_longest_block_ms = Math.round(await stopHeartbeat(page));
+    assert.ok(timings.one_mb_explain_longest_block_ms < 1000, `explaining blocked the main thread ${timings.one_mb_explain_longest_block_ms} ms`);
+    assert.match(await page.innerText('.explained .omitted'), /characters the model does not read/);
+    const shown = await page.$eval('.explained', (e) => e.textContent.length);
+    assert.ok(shown < 20_000, `the explanation renders ${shown} characters`);
+    await page.fill('#review', '');
   });
   await step('Why? highlights the words that mattered', async () => {
     await classify(page, POSITIVE);
@@ -187,6 +269,18 @@ async function main() {
     assert.equal(await page.$$eval('.explanation img, .explanation script, .explanation b', (n) => n.length), 0);
     assert.equal(await page.evaluate(() => window.__pwned), 0);
   });
+  await step('your own model from disk: loads, verifies, gives PyTorch\'s probabilities', async () => {
+    await page.click('.model details summary');
+    await page.setInputFiles('input[aria-label="Model bundle files"]', tinyBundle());
+    await page.waitForFunction(() => /max 64 tokens/.test(document.body.innerText), null, { timeout: 120_000 });
+    await waitReady(page);
+    const golden = JSON.parse(readFileSync(join(TINY, 'golden.json'), 'utf8'));
+    await classify(page, golden.texts[0]);
+    const probs = await page.innerText('.result .probs');
+    const m = probs.match(/negative ([\d.]+)% · positive ([\d.]+)%/);
+    assert.ok(m, probs);
+    assert.ok(Math.abs(Number(m[2]) / 100 - golden.probabilities[0][1]) < 6e-4, `${probs} vs PyTorch ${golden.probabilities[0]}`);
+  });
   await step('no request left the origin', async () => {
     assertSameOrigin(run.requests);
     timings.requests = run.requests.length;
@@ -232,6 +326,25 @@ async function main() {
     assert.match(await p.innerText('.engine .note'), /WebGPU unavailable/);
     const pos = await classify(p, POSITIVE);
     assert.equal(pos.label, 'positive');
+    await r.browser.close();
+  });
+
+  await step('WebGPU device lost mid-session: falls back to the CPU and goes on', async () => {
+    const r = await launch({ captureGpu: true, serviceWorkers: 'block' });
+    const p = await r.context.newPage();
+    await p.goto(PAGE_URL);
+    await waitReady(p);
+    await p.selectOption('#engine', 'webgpu');
+    await p.waitForFunction(() => document.querySelector('[data-testid=engine]').innerText === 'WebGPU', null, { timeout: 180_000 });
+    await waitReady(p);
+    assert.equal((await classify(p, POSITIVE)).label, 'positive');
+    const destroyed = await p.evaluate(() => { window.__gpuDevices.forEach((d) => d.destroy()); return window.__gpuDevices.length; });
+    assert.ok(destroyed > 0, 'the page created no GPUDevice');
+    const neg = await classify(p, NEGATIVE);
+    assert.equal(neg.label, 'negative');
+    assert.match(neg.meta, /CPU/);
+    assert.match(await p.innerText('[data-testid=engine]'), /^CPU/);
+    assert.match(await p.innerText('body'), /WebGPU failed/);
     await r.browser.close();
   });
 

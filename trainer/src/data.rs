@@ -154,7 +154,12 @@ fn finish_imdb(mut rows: Vec<(usize, u64, String)>, source: &Path) -> Result<Lab
 pub fn load_imdb_archive(path: &Path, split: Split) -> Result<LabeledData> {
     let file =
         std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(BufReader::new(file)));
+    read_imdb_archive(BufReader::new(file), split, path)
+}
+
+/// Read the reviews of `split` from a `.tar.gz` stream; errors name `path`.
+pub fn read_imdb_archive(reader: impl Read, split: Split, path: &Path) -> Result<LabeledData> {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(reader));
     let mut rows = Vec::new();
     let entries = archive
         .entries()
@@ -300,8 +305,13 @@ fn parse_label(value: &str) -> Option<RawLabel> {
 pub fn load_jsonl(path: &Path) -> Result<LabeledData> {
     let file =
         std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    read_jsonl(BufReader::new(file), path)
+}
+
+/// JSONL from a stream; errors name `path` and the line.
+pub fn read_jsonl(reader: impl BufRead, path: &Path) -> Result<LabeledData> {
     let mut raw = Vec::new();
-    for (i, line) in BufReader::new(file).split(b'\n').enumerate() {
+    for (i, line) in reader.split(b'\n').enumerate() {
         let n = i + 1;
         let line = line.with_context(|| format!("{}:{n}: cannot read", path.display()))?;
         let line = String::from_utf8(line)
@@ -343,11 +353,23 @@ pub fn load_csv(path: &Path, columns: &Columns) -> Result<LabeledData> {
     } else {
         b','
     };
+    let file =
+        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    read_csv(file, delimiter, columns, path)
+}
+
+/// CSV (or TSV, with `delimiter` b'\t') with a header row, from a stream; errors
+/// name `path` and the line.
+pub fn read_csv(
+    reader: impl Read,
+    delimiter: u8,
+    columns: &Columns,
+    path: &Path,
+) -> Result<LabeledData> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(false)
-        .from_path(path)
-        .with_context(|| format!("{}: cannot open", path.display()))?;
+        .from_reader(reader);
     let headers = reader
         .headers()
         .map_err(|e| anyhow!("{}:1: cannot read the header ({e})", path.display()))?

@@ -6,24 +6,12 @@
 //! - `export`: a run's model for the web page or for `transformers`.
 //! - `bench`: throughput figures comparable with the PyTorch reference.
 
-mod batching;
-mod bench;
-mod checkpoint;
-mod data;
-mod evaluate;
-mod export;
-mod imdb;
-mod inference_args;
-mod metrics;
-mod predict;
-mod report;
-mod train;
-
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
+use trainer::{Interrupted, bench, evaluate, export, predict, train};
 
 /// Fine-tune, evaluate, export and run BERT sentiment classifiers.
 #[derive(Debug, Parser)]
@@ -46,18 +34,6 @@ enum Command {
     /// Measure tokenization, inference and training-step throughput (JSON lines).
     Bench(bench::BenchArgs),
 }
-
-/// Returned when Ctrl-C stopped a job after it saved its work.
-#[derive(Debug)]
-pub struct Interrupted;
-
-impl std::fmt::Display for Interrupted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("interrupted")
-    }
-}
-
-impl std::error::Error for Interrupted {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -5,19 +5,25 @@
 //! chunks, so the page keeps painting and taking input while it classifies.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::rc::Rc;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use model_core::bundle::Manifest;
+use model_core::tokenizer::Encoded;
 use model_core::{Classifier, Prediction};
 
-use crate::engine::{Engine, best_device, device_for};
+use crate::engine::{Engine, best_device, device_for, webgpu_lost};
 use crate::fetch::{download, fetch_bytes, now_ms, read_file, yield_now};
 use crate::text::{
-    BatchItem, BatchRow, capitalize, confusion, parse_batch, phrases, positive_index, results_csv,
-    without, word_spans,
+    BatchItem, BatchRow, capitalize, confusion, kept_windows, parse_batch, phrases, pieces,
+    positive_index, results_csv, without, word_spans,
 };
+
+/// A review is tokenized in pieces of this many bytes, with a yield to the browser
+/// between pieces, so that a pasted novel never freezes the page.
+const PIECE_BYTES: usize = 16 * 1024;
 
 /// Where the page gets its model.
 #[derive(Clone)]
@@ -63,14 +69,20 @@ struct Shown {
     engine: Engine,
     max_len: usize,
     truncation: String,
+    /// Byte ranges of the review the model read (all of it, unless truncated).
+    windows: Vec<Range<usize>>,
 }
 
 /// Occlusion result: each phrase with the change in p(positive) when it is removed.
 #[derive(Debug, Clone, PartialEq)]
 struct Explanation {
+    /// The text explained: the review, or for a truncated one the parts the model
+    /// read, joined by spaces.
     text: String,
-    spans: Vec<(std::ops::Range<usize>, f32)>,
+    spans: Vec<(Range<usize>, f32)>,
     positive: String,
+    /// Where `text` skips part of the review: (byte position, characters left out).
+    gaps: Vec<(usize, usize)>,
 }
 
 /// The page's state: copyable handles to signals.
@@ -286,7 +298,28 @@ async fn build(bundle: &Bundle, engine: Engine) -> Result<Model, String> {
 /// and try once more.
 async fn predict(state: State, texts: &[&str]) -> Result<Vec<Prediction>, String> {
     let model = state.model.get_value().ok_or("the model is not loaded")?;
-    match model.classifier.predict_async(texts).await {
+    let encoded = model.classifier.encode(texts).map_err(|e| e.to_string())?;
+    predict_encoded(state, encoded).await
+}
+
+/// [`predict`] on reviews already tokenized.
+async fn predict_encoded(state: State, encoded: Vec<Encoded>) -> Result<Vec<Prediction>, String> {
+    let mut model = state.model.get_value().ok_or("the model is not loaded")?;
+    if model.engine == Engine::WebGpu
+        && let Some(why) = webgpu_lost()
+    {
+        // Never call into a dead device: move to the CPU first.
+        state.notice.set(Some(format!(
+            "WebGPU failed (the GPU device was lost: {why}); switched to the CPU."
+        )));
+        switch_engine(state, Engine::Cpu).await?;
+        model = state.model.get_value().ok_or("the model is not loaded")?;
+    }
+    match model
+        .classifier
+        .predict_encoded_async(encoded.clone())
+        .await
+    {
         Ok(p) => Ok(p),
         Err(e) if model.engine == Engine::WebGpu => {
             state
@@ -296,7 +329,7 @@ async fn predict(state: State, texts: &[&str]) -> Result<Vec<Prediction>, String
             let model = state.model.get_value().ok_or("the model is not loaded")?;
             model
                 .classifier
-                .predict_async(texts)
+                .predict_encoded_async(encoded)
                 .await
                 .map_err(|e| e.to_string())
         }
@@ -304,7 +337,43 @@ async fn predict(state: State, texts: &[&str]) -> Result<Vec<Prediction>, String
     }
 }
 
+/// Tokenize one review piece by piece, yielding to the browser between pieces,
+/// and work out which parts of it the model reads.
+async fn read_review(state: State, text: &str) -> Result<(Encoded, Vec<Range<usize>>), String> {
+    let model = state.model.get_value().ok_or("the model is not loaded")?;
+    let c = &model.classifier;
+    let parts = pieces(text, PIECE_BYTES);
+    let many = parts.len() > 1;
+    let (mut ids, mut offsets) = (Vec::new(), Vec::new());
+    for r in parts {
+        let (i, o) = c
+            .tokenizer
+            .content_ids_with_offsets(&text[r.clone()])
+            .map_err(|e| e.to_string())?;
+        ids.extend(i);
+        offsets.extend(o.into_iter().map(|(a, b)| (a + r.start, b + r.start)));
+        if many {
+            yield_now().await;
+        }
+    }
+    let (max_len, truncation) = (c.options.max_len, c.options.truncation);
+    let (head, tail) = truncation.split(max_len.saturating_sub(c.tokenizer.num_special()));
+    let windows = kept_windows(&offsets, text.len(), head, tail);
+    let encoded = c
+        .tokenizer
+        .wrap(ids, max_len, truncation)
+        .map_err(|e| e.to_string())?;
+    Ok((encoded, windows))
+}
+
 async fn switch_engine(state: State, engine: Engine) -> Result<(), String> {
+    if engine == Engine::WebGpu
+        && let Some(why) = webgpu_lost()
+    {
+        return Err(format!(
+            "the GPU device was lost ({why}); reload the page to use WebGPU again"
+        ));
+    }
     let bundle = state.bundle.get_value().ok_or("the model is not loaded")?;
     state.status.set(Status::Building);
     match build(&bundle, engine).await {
@@ -447,10 +516,15 @@ fn classify(state: State) {
     state.explanation.set(None);
     spawn_local(async move {
         let t0 = now_ms();
-        let result = predict(state, &[text.as_str()]).await;
+        let result = match read_review(state, &text).await {
+            Ok((encoded, windows)) => predict_encoded(state, vec![encoded])
+                .await
+                .map(|p| (p, windows)),
+            Err(e) => Err(e),
+        };
         let latency_ms = now_ms() - t0;
         match result {
-            Ok(mut p) => {
+            Ok((mut p, windows)) => {
                 let model = state.model.get_value();
                 let bundle = state.bundle.get_value();
                 if let (Some(model), Some(bundle), Some(prediction)) = (model, bundle, p.pop()) {
@@ -460,6 +534,7 @@ fn classify(state: State) {
                         engine: model.engine,
                         max_len: bundle.manifest.max_len,
                         truncation: bundle.manifest.truncation.to_string(),
+                        windows,
                     }));
                 }
             }
@@ -474,16 +549,46 @@ fn explain(state: State) {
     let Some(shown) = state.shown.get_untracked() else {
         return;
     };
-    let text = state.text.get_untracked();
+    let review = state.text.get_untracked();
     let labels = state.labels.get_untracked();
     let pos = positive_index(&labels);
-    let base = shown.prediction.probabilities[pos].1;
-    let groups = phrases(&word_spans(&text), 48);
+    let whole = shown.windows.len() == 1 && shown.windows[0] == (0..review.len());
+    // A truncated review is explained on what the model read: its kept parts.
+    let (text, gaps) = if whole {
+        (review, Vec::new())
+    } else {
+        read_parts(&review, &shown.windows)
+    };
+    let groups = phrases_between(&text, &gaps, 48);
     state.busy.set(true);
     state.explaining.set(Some((0, groups.len())));
     spawn_local(async move {
+        let base = if whole {
+            shown.prediction.probabilities[pos].1
+        } else {
+            match predict(state, &[text.as_str()]).await {
+                Ok(p) => {
+                    yield_now().await;
+                    p[0].probabilities[pos].1
+                }
+                Err(e) => {
+                    state.error.set(Some(e));
+                    state.explaining.set(None);
+                    state.busy.set(false);
+                    return;
+                }
+            }
+        };
+        // Variants go through the model a few at a time (about 256 tokens per run),
+        // with a yield between runs, so the page stays responsive while it explains.
+        let tokens = state
+            .model
+            .get_value()
+            .and_then(|m| m.classifier.encode(&[text.as_str()]).ok())
+            .map_or(1, |e| e[0].ids.len());
+        let per_run = (256 / tokens.max(1)).clamp(1, 8);
         let mut spans = Vec::with_capacity(groups.len());
-        for chunk in groups.chunks(8) {
+        for chunk in groups.chunks(per_run) {
             let variants: Vec<String> = chunk.iter().map(|g| without(&text, g)).collect();
             let refs: Vec<&str> = variants.iter().map(String::as_str).collect();
             match predict(state, &refs).await {
@@ -505,11 +610,52 @@ fn explain(state: State) {
                 text,
                 spans,
                 positive: labels[pos].clone(),
+                gaps,
             }));
         }
         state.explaining.set(None);
         state.busy.set(false);
     });
+}
+
+/// The parts of `review` in `windows`, joined by spaces, and where the result skips
+/// text: (byte position, characters left out).
+fn read_parts(review: &str, windows: &[Range<usize>]) -> (String, Vec<(usize, usize)>) {
+    let mut text = String::new();
+    let mut gaps = Vec::new();
+    let mut prev = 0;
+    for w in windows {
+        if w.start > prev {
+            gaps.push((text.len(), review[prev..w.start].chars().count()));
+        }
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push_str(&review[w.clone()]);
+        prev = w.end;
+    }
+    if prev < review.len() {
+        gaps.push((text.len(), review[prev..].chars().count()));
+    }
+    (text, gaps)
+}
+
+/// Phrases for occlusion that never straddle a gap: each stretch between gaps gets
+/// its share of the `max` phrases.
+fn phrases_between(text: &str, gaps: &[(usize, usize)], max: usize) -> Vec<Range<usize>> {
+    let words = word_spans(text);
+    let mut bounds: Vec<usize> = gaps.iter().map(|g| g.0).collect();
+    bounds.push(usize::MAX);
+    let mut out = Vec::new();
+    let mut rest = &words[..];
+    for b in bounds {
+        let n = rest.iter().take_while(|w| w.start < b).count();
+        let (stretch, after) = rest.split_at(n);
+        let share = (max * stretch.len()).div_ceil(words.len().max(1)).max(1);
+        out.extend(phrases(stretch, share));
+        rest = after;
+    }
+    out
 }
 
 #[component]
@@ -630,24 +776,51 @@ fn result_view(state: State, s: Shown) -> impl IntoView {
 
 fn explanation_view(e: Explanation) -> impl IntoView {
     let max = e.spans.iter().fold(1e-6f32, |m, (_, d)| m.max(d.abs()));
+    // Plain text, highlighted phrases, and markers where a truncated review skips text.
+    enum Piece {
+        Plain(String),
+        Phrase(String, f32),
+        Gap(usize),
+    }
     let mut pieces = Vec::new();
+    let mut gaps = e.gaps.iter().peekable();
+    // Phrases never straddle a gap, so each gap falls in a stretch of plain text.
+    let mut plain = |pieces: &mut Vec<Piece>, from: usize, to: usize| {
+        let mut at = from;
+        while let Some(&&(pos, chars)) = gaps.peek() {
+            if pos > to {
+                break;
+            }
+            if pos > at {
+                pieces.push(Piece::Plain(e.text[at..pos].to_string()));
+                at = pos;
+            }
+            pieces.push(Piece::Gap(chars));
+            gaps.next();
+        }
+        if to > at {
+            pieces.push(Piece::Plain(e.text[at..to].to_string()));
+        }
+    };
     let mut at = 0;
     for (range, delta) in &e.spans {
-        if range.start > at {
-            pieces.push((e.text[at..range.start].to_string(), None));
-        }
-        pieces.push((e.text[range.clone()].to_string(), Some(*delta)));
+        plain(&mut pieces, at, range.start);
+        pieces.push(Piece::Phrase(e.text[range.clone()].to_string(), *delta));
         at = range.end;
     }
-    if at < e.text.len() {
-        pieces.push((e.text[at..].to_string(), None));
-    }
+    plain(&mut pieces, at, e.text.len());
     let positive = e.positive.clone();
     let rendered = pieces
         .into_iter()
-        .map(|(s, delta)| match delta {
-            None => view! { <span>{s}</span> }.into_any(),
-            Some(d) => {
+        .map(|piece| match piece {
+            Piece::Plain(s) => view! { <span>{s}</span> }.into_any(),
+            Piece::Gap(chars) => view! {
+                <span class="omitted">
+                    {format!(" [… {chars} characters the model does not read …] ")}
+                </span>
+            }
+            .into_any(),
+            Piece::Phrase(s, d) => {
                 let strength = (d.abs() / max).clamp(0.0, 1.0);
                 let hue = if d >= 0.0 {
                     "var(--pos-rgb)"

@@ -56,6 +56,15 @@ pub async fn device_for(engine: Engine) -> Result<Device, String> {
     }
 }
 
+/// Why the WebGPU device was lost, if it was: `static/boot.js` records the
+/// `GPUDevice.lost` reason in `globalThis.bertSentimentGpu.lost`.
+pub fn webgpu_lost() -> Option<String> {
+    use js_sys::Reflect;
+    let watch = Reflect::get(&js_sys::global(), &"bertSentimentGpu".into()).ok()?;
+    let lost = Reflect::get(&watch, &"lost".into()).ok()?;
+    lost.as_string()
+}
+
 /// What the browser says about its WebGPU adapter: `(software, description)`.
 /// `None` when there is no `navigator.gpu` or no adapter.
 pub async fn webgpu_adapter() -> Option<(bool, String)> {

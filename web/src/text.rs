@@ -46,6 +46,61 @@ pub fn without(text: &str, span: &Range<usize>) -> String {
     out
 }
 
+/// Byte ranges of `text` of about `target` bytes each, cut just after whitespace,
+/// that cover it in order. BERT's tokenizer splits words at whitespace and
+/// normalises character by character, so tokenizing the pieces one by one gives
+/// the same tokens as tokenizing the whole text (a single "word" longer than
+/// `target` is the one exception, and WordPiece maps such a word to `[UNK]` anyway).
+pub fn pieces(text: &str, target: usize) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while text.len() - start > target {
+        let mut cut = start + target;
+        while !text.is_char_boundary(cut) {
+            cut += 1;
+        }
+        // Back up to just after the last whitespace of the piece, if there is one.
+        if let Some(ws) = text[start..cut].rfind(char::is_whitespace) {
+            let ws = start + ws;
+            let after = ws + text[ws..].chars().next().map_or(1, char::len_utf8);
+            if after > start {
+                cut = after;
+            }
+        }
+        out.push(start..cut);
+        start = cut;
+    }
+    if start < text.len() || out.is_empty() {
+        out.push(start..text.len());
+    }
+    out
+}
+
+/// The byte ranges of a text that the model reads once it is truncated: the text
+/// up to the end of the last head token, and from the start of the first tail
+/// token. `offsets` are the content tokens' byte ranges; `head` and `tail` how many
+/// of them are kept ([`model_core::Truncation::split`]).
+#[allow(clippy::single_range_in_vec_init)] // one range = the whole text, on purpose
+pub fn kept_windows(
+    offsets: &[(usize, usize)],
+    text_len: usize,
+    head: usize,
+    tail: usize,
+) -> Vec<Range<usize>> {
+    let n = offsets.len();
+    if head + tail >= n {
+        return vec![0..text_len];
+    }
+    let mut windows = Vec::new();
+    if head > 0 {
+        windows.push(0..offsets[head - 1].1);
+    }
+    if tail > 0 {
+        windows.push(offsets[n - tail].0..text_len);
+    }
+    windows
+}
+
 /// One review to classify in batch mode, with its label when the input has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchItem {
@@ -239,6 +294,7 @@ pub fn capitalize(s: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
 
@@ -264,6 +320,38 @@ mod tests {
         let multi = "café über naïve";
         let w = word_spans(multi);
         assert_eq!(&multi[w[2].clone()], "naïve");
+    }
+
+    #[test]
+    fn pieces_cover_the_text_and_end_after_whitespace() {
+        let t = "héllo wörld, a fine film ".repeat(50) + &"x".repeat(300) + " end";
+        let p = pieces(&t, 64);
+        assert_eq!(p.first().unwrap().start, 0);
+        assert_eq!(p.last().unwrap().end, t.len());
+        for w in p.windows(2) {
+            assert_eq!(w[0].end, w[1].start);
+        }
+        // Every piece but the unsplittable run of x's ends just after whitespace.
+        for r in &p[..p.len() - 1] {
+            let piece = &t[r.clone()];
+            assert!(
+                piece.ends_with(' ') || piece.chars().all(|c| c == 'x'),
+                "{piece:?}"
+            );
+            assert!(piece.len() <= 64 + 3);
+        }
+        assert_eq!(pieces("", 8), vec![0..0]);
+        assert_eq!(pieces("short", 8), vec![0..5]);
+    }
+
+    #[test]
+    fn kept_windows_follow_the_token_offsets() {
+        // "aa bb cc dd ee": five tokens.
+        let offsets = [(0, 2), (3, 5), (6, 8), (9, 11), (12, 14)];
+        assert_eq!(kept_windows(&offsets, 14, 2, 1), vec![0..5, 12..14]);
+        assert_eq!(kept_windows(&offsets, 14, 3, 0), vec![0..8]);
+        assert_eq!(kept_windows(&offsets, 14, 0, 2), vec![9..14]);
+        assert_eq!(kept_windows(&offsets, 14, 4, 1), vec![0..14]);
     }
 
     #[test]

@@ -203,13 +203,78 @@ fn test() -> Result<(), String> {
         ],
         &[],
     )?;
+    deny()?;
     run("cargo", &["test", "--workspace"], &[])?;
     test_web()?;
     e2e()
 }
 
+/// The cargo-deny release `.ci/run` installs.
+const CARGO_DENY_VERSION: &str = "0.20.2";
+
+/// `cargo deny` over the dependency graph with `.ci/deny.toml`: licenses, bans and
+/// sources always; RustSec advisories when the advisory database can be fetched
+/// (it lives on GitHub, which some machines cannot reach: then it says so).
+fn deny() -> Result<(), String> {
+    if version_of_sub("cargo", "deny").is_none() {
+        eprintln!(
+            "\nskipped cargo deny: not installed (cargo install cargo-deny --version {CARGO_DENY_VERSION} --locked)"
+        );
+        return Ok(());
+    }
+    let config = root().join(".ci/deny.toml");
+    let config = config.to_string_lossy();
+    run(
+        "cargo",
+        &[
+            "deny", "check", "--config", &config, "licenses", "bans", "sources",
+        ],
+        &[],
+    )?;
+    eprintln!("\n==> cargo deny check advisories");
+    let out = Command::new("cargo")
+        .args(["deny", "check", "--config", &config, "advisories"])
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("cannot start cargo deny: {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        eprintln!("advisories ok");
+        return Ok(());
+    }
+    let unreachable = [
+        "failed to fetch",
+        "failed to open advisory database",
+        "Could not resolve host",
+        "network",
+    ]
+    .iter()
+    .any(|n| stderr.contains(n));
+    if unreachable && !stderr.contains("error[vulnerability]") {
+        eprintln!(
+            "skipped the RustSec advisories: the advisory database (github.com/rustsec/advisory-db) cannot be fetched from this machine"
+        );
+        Ok(())
+    } else {
+        eprintln!("{stderr}");
+        Err("cargo deny found advisories".into())
+    }
+}
+
+/// `program sub --version`'s output, if it runs (for cargo subcommands).
+fn version_of_sub(program: &str, sub: &str) -> Option<String> {
+    let out = Command::new(program)
+        .args([sub, "--version"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 fn test_web() -> Result<(), String> {
     let driver = chromedriver();
+    let env = [("WASM_BINDGEN_TEST_TIMEOUT", "300")];
     run(
         "wasm-pack",
         &[
@@ -220,8 +285,38 @@ fn test_web() -> Result<(), String> {
             &driver,
             "web",
         ],
-        &[("WASM_BINDGEN_TEST_TIMEOUT", "300")],
-    )
+        &env,
+    )?;
+    // Firefox too, where it is installed (`.ci/run` installs firefox-esr and geckodriver).
+    let firefox = ["firefox-esr", "firefox"]
+        .into_iter()
+        .find(|f| version_of(f).is_some());
+    let gecko = std::env::var("GECKODRIVER").unwrap_or_else(|_| "geckodriver".into());
+    match (firefox, version_of(&gecko)) {
+        (Some(_), Some(_)) => run(
+            "wasm-pack",
+            &[
+                "test",
+                "--headless",
+                "--firefox",
+                "--geckodriver",
+                &gecko,
+                "web",
+            ],
+            &env,
+        ),
+        (firefox, _) => {
+            eprintln!(
+                "\nskipped the Firefox run of the web tests: {} not found",
+                if firefox.is_none() {
+                    "firefox-esr"
+                } else {
+                    "geckodriver"
+                }
+            );
+            Ok(())
+        }
+    }
 }
 
 /// Build the page, serve it on a free port, and run the end-to-end test
@@ -252,8 +347,9 @@ fn e2e() -> Result<(), String> {
 const USAGE: &str = "usage: cargo xtask <task>
   serve [--port N] [--no-build]  build the page with the release model and serve it on 127.0.0.1
   build-web                      only build the page (into $CARGO_TARGET_DIR/dist)
-  test                           fmt, clippy, native tests, browser tests, end-to-end test
-  test-web                       only the web crate's browser tests (wasm-pack + headless Chromium)
+  test                           fmt, clippy, cargo deny, native tests, browser tests, end-to-end test
+  deny                           only cargo deny (licenses, bans, sources; advisories when reachable)
+  test-web                       only the web crate's browser tests (wasm-pack, headless Chromium and Firefox)
   e2e                            only the end-to-end test of the built page";
 
 fn main() -> ExitCode {
@@ -264,6 +360,7 @@ fn main() -> ExitCode {
         "build-web" => build_web().map(|_| ()),
         "test" => test(),
         "test-web" => test_web(),
+        "deny" => deny(),
         "e2e" => e2e(),
         _ => Err(USAGE.into()),
     };
