@@ -170,6 +170,14 @@ fn bad_data_files_are_named_in_the_error() {
     );
     assert_clean_failure(&evaluate(&model, &missing), &["nolabel.jsonl:2", "label"]);
 
+    // Found by fuzzing: a huge numeric label once made the reader allocate a label
+    // name per class index up to it.
+    let huge = write("huge.csv", b"text,label\ngood,1\nbad,211307201005459865\n");
+    assert_clean_failure(
+        &evaluate(&model, &huge),
+        &["huge.csv:3", "not a class index"],
+    );
+
     let empty = write("empty.jsonl", b"\n\n");
     assert_clean_failure(
         &evaluate(&model, &empty),

@@ -230,6 +230,10 @@ enum RawLabel {
     Name(String),
 }
 
+/// The largest numeric label read as a class index: a classifier with thousands of
+/// classes is not what a numeric column means (found by fuzzing the readers).
+pub const MAX_CLASS_INDEX: u64 = 1000;
+
 /// Turn raw labels into indices. Integer labels index `negative`/`positive` (0/1);
 /// names are kept, ordered `negative`, `positive` when those are the names, else sorted.
 fn index_labels(raw: Vec<(String, RawLabel, usize)>, source: &Path) -> Result<LabeledData> {
@@ -253,6 +257,18 @@ fn index_labels(raw: Vec<(String, RawLabel, usize)>, source: &Path) -> Result<La
             })
             .max()
             .unwrap_or(1);
+        if max > MAX_CLASS_INDEX {
+            let line = raw
+                .iter()
+                .find(|(_, l, _)| *l == RawLabel::Index(max))
+                .map(|r| r.2)
+                .unwrap_or(0);
+            bail!(
+                "{}:{line}: label {max} is not a class index (at most {MAX_CLASS_INDEX}); \
+                 use label names for more classes",
+                source.display()
+            );
+        }
         if max <= 1 {
             sentiment_labels()
         } else {
