@@ -227,13 +227,13 @@ fn deny() -> Result<(), String> {
     run(
         "cargo",
         &[
-            "deny", "check", "--config", &config, "licenses", "bans", "sources",
+            "deny", "--config", &config, "check", "licenses", "bans", "sources",
         ],
         &[],
     )?;
     eprintln!("\n==> cargo deny check advisories");
     let out = Command::new("cargo")
-        .args(["deny", "check", "--config", &config, "advisories"])
+        .args(["deny", "--config", &config, "check", "advisories"])
         .current_dir(root())
         .output()
         .map_err(|e| format!("cannot start cargo deny: {e}"))?;
