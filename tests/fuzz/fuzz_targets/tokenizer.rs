@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&flags, rest)) = data.split_first() else {
         return;
     };
-    let max_len = 2 + (flags as usize >> 1);
+    let max_len = 3 + (flags as usize >> 1);
     let truncation = if flags & 1 == 0 {
         Truncation::Head
     } else {
@@ -26,6 +26,7 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(rest);
     let one = tok.encode(&text, max_len, truncation).unwrap();
     assert!(one.ids.len() <= max_len && one.ids.len() >= 2);
+    assert_eq!(one.truncated, one.content_tokens + 2 > max_len);
     assert_eq!(one.ids.len(), one.type_ids.len());
     let halves: Vec<&str> = text.splitn(2, '\n').collect();
     let batch = tok.encode_batch(&halves, max_len, truncation).unwrap();
