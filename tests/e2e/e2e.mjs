@@ -193,6 +193,7 @@ async function main() {
     assert.match(await page.innerText('.explained .omitted'), /characters the model does not read/);
     const shown = await page.$eval('.explained', (e) => e.textContent.length);
     assert.ok(shown < 20_000, `the explanation renders ${shown} characters`);
+    await page.screenshot({ path: join(ARTIFACTS, 'long-review-why.png'), fullPage: true });
     await page.fill('#review', '');
   });
   await step('Why? highlights the words that mattered', async () => {
