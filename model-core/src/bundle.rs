@@ -104,7 +104,9 @@ impl Manifest {
     /// Total bytes of the listed files (for a progress bar); saturates rather than
     /// overflowing on a manifest with absurd sizes.
     pub fn total_bytes(&self) -> u64 {
-        self.files.iter().fold(0, |sum, f| sum.saturating_add(f.bytes))
+        self.files
+            .iter()
+            .fold(0, |sum, f| sum.saturating_add(f.bytes))
     }
 
     /// Check `bytes` against the manifest entry for `name`.
