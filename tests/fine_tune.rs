@@ -1,7 +1,6 @@
 //! `trainer fine-tune`, `evaluate` and `export` end to end on the tiny checkpoint and
 //! a 20-line JSONL file: the run folder, resume after SIGKILL, and the exports.
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -75,60 +74,6 @@ fn fine_tune_writes_a_complete_run_and_evaluate_reads_it() {
         .map(|x| x.as_u64().unwrap())
         .sum();
     assert_eq!(confusion, 20);
-}
-
-/// Paths of a stop-and-resume test: an uninterrupted reference run (already
-/// trained) and the folder of the run to interrupt, with that run's arguments.
-struct StopAndResume {
-    _dir: tempfile::TempDir,
-    straight: PathBuf,
-    run: PathBuf,
-    args: Vec<String>,
-}
-
-impl StopAndResume {
-    fn new(name: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let data = repeated_reviews(dir.path());
-        let model = tiny("backbone");
-        let straight = dir.path().join("straight");
-        run_ok(&fine_tune_args(
-            straight.to_str().unwrap(),
-            data.to_str().unwrap(),
-            model.to_str().unwrap(),
-        ));
-        let run = dir.path().join(name);
-        let args = fine_tune_args(
-            run.to_str().unwrap(),
-            data.to_str().unwrap(),
-            model.to_str().unwrap(),
-        )
-        .into_iter()
-        .map(String::from)
-        .collect();
-        Self {
-            _dir: dir,
-            straight,
-            run,
-            args,
-        }
-    }
-
-    /// Resume the stopped run to the end; return how far its predictions are from
-    /// the uninterrupted run's.
-    fn resume_and_compare(&self) -> f64 {
-        run_ok(&[
-            "fine-tune",
-            "--resume",
-            self.run.to_str().unwrap(),
-            "--backend",
-            "flex",
-        ]);
-        max_diff(
-            &predict_probs(&self.straight.join("final")),
-            &predict_probs(&self.run.join("final")),
-        )
-    }
 }
 
 /// Kill a run with SIGKILL mid-epoch, resume it, and compare the final weights'

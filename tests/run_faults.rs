@@ -98,16 +98,8 @@ fn a_full_disk_while_checkpointing_keeps_the_previous_checkpoint() {
         eprintln!("skipped: `unshare -rm` (user and mount namespaces) is not available here");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let data = repeated_reviews(dir.path());
-    let model = tiny("backbone");
-    let straight = dir.path().join("straight");
-    run_ok(&fine_tune_args(
-        straight.to_str().unwrap(),
-        data.to_str().unwrap(),
-        model.to_str().unwrap(),
-    ));
-
+    let t = StopAndResume::new("unused");
+    let (dir, data, model, straight) = (&t.dir, &t.data, &t.model, &t.straight);
     let mnt = dir.path().join("small-disk");
     let save = dir.path().join("saved");
     std::fs::create_dir_all(&mnt).unwrap();

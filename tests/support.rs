@@ -180,3 +180,68 @@ pub fn repeated_reviews(dir: &Path) -> PathBuf {
     std::fs::write(&path, lines.repeat(30)).unwrap();
     path
 }
+
+/// Paths of a stop-and-resume test: an uninterrupted reference run (already
+/// trained) and the folder of the run to interrupt, with that run's arguments.
+pub struct StopAndResume {
+    /// The temporary folder holding everything below.
+    pub dir: tempfile::TempDir,
+    /// The training data (600 reviews).
+    pub data: PathBuf,
+    /// The backbone.
+    pub model: PathBuf,
+    /// The uninterrupted run.
+    pub straight: PathBuf,
+    /// The run to interrupt.
+    pub run: PathBuf,
+    /// Its `fine-tune` arguments.
+    pub args: Vec<String>,
+}
+
+impl StopAndResume {
+    /// Train the uninterrupted run; `name` is the folder of the run to interrupt.
+    pub fn new(name: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = repeated_reviews(dir.path());
+        let model = tiny("backbone");
+        let straight = dir.path().join("straight");
+        run_ok(&fine_tune_args(
+            straight.to_str().unwrap(),
+            data.to_str().unwrap(),
+            model.to_str().unwrap(),
+        ));
+        let run = dir.path().join(name);
+        let args = fine_tune_args(
+            run.to_str().unwrap(),
+            data.to_str().unwrap(),
+            model.to_str().unwrap(),
+        )
+        .into_iter()
+        .map(String::from)
+        .collect();
+        Self {
+            dir,
+            data,
+            model,
+            straight,
+            run,
+            args,
+        }
+    }
+
+    /// Resume the stopped run to the end; return how far its predictions are from
+    /// the uninterrupted run's.
+    pub fn resume_and_compare(&self) -> f64 {
+        run_ok(&[
+            "fine-tune",
+            "--resume",
+            self.run.to_str().unwrap(),
+            "--backend",
+            "flex",
+        ]);
+        max_diff(
+            &predict_probs(&self.straight.join("final")),
+            &predict_probs(&self.run.join("final")),
+        )
+    }
+}
