@@ -265,26 +265,14 @@ impl BertTokenizer {
 
     /// Content token ids, without special tokens or truncation.
     pub fn content_ids(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self
-            .inner
-            .encode_fast(text, false)
-            .map_err(|e| Error::Tokenizer {
-                source_name: "tokenizer".into(),
-                message: e.to_string(),
-            })?;
+        let enc = self.inner.encode_fast(text, false).map_err(encode_error)?;
         Ok(enc.get_ids().to_vec())
     }
 
     /// Content token ids with the byte range of `text` each one came from, so a
     /// caller can tell which part of a long text the model reads.
     pub fn content_ids_with_offsets(&self, text: &str) -> Result<(Vec<u32>, Vec<Offsets>)> {
-        let enc = self
-            .inner
-            .encode(text, false)
-            .map_err(|e| Error::Tokenizer {
-                source_name: "tokenizer".into(),
-                message: e.to_string(),
-            })?;
+        let enc = self.inner.encode(text, false).map_err(encode_error)?;
         Ok((enc.get_ids().to_vec(), enc.get_offsets().to_vec()))
     }
 
@@ -306,10 +294,7 @@ impl BertTokenizer {
             let encs = self
                 .inner
                 .encode_batch_fast(texts.to_vec(), false)
-                .map_err(|e| Error::Tokenizer {
-                    source_name: "tokenizer".into(),
-                    message: e.to_string(),
-                })?;
+                .map_err(encode_error)?;
             encs.into_iter()
                 .map(|e| self.wrap(e.get_ids().to_vec(), max_len, truncation))
                 .collect()
@@ -356,6 +341,14 @@ impl BertTokenizer {
             content_tokens,
             truncated,
         })
+    }
+}
+
+/// A failure of the `tokenizers` library while encoding text.
+fn encode_error(e: tokenizers::Error) -> Error {
+    Error::Tokenizer {
+        source_name: "tokenizer".into(),
+        message: e.to_string(),
     }
 }
 
