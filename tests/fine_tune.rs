@@ -370,3 +370,73 @@ fn ctrl_c_checkpoints_and_exits_cleanly() {
     let d = t.resume_and_compare();
     assert!(d < 1e-5, "interrupted and resumed run differs by {d}");
 }
+
+/// `--devices 2` splits every batch in two shards, runs each on its own replica of the model and
+/// sums the share-weighted gradients: with dropout off, that is the whole batch's gradient, so
+/// the trained model predicts what a one-device run's does (up to float summation order). This
+/// machine has no second GPU: both shards run on flex, which exercises the same code path.
+#[test]
+fn data_parallel_over_two_devices_trains_the_same_model_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    // The tiny backbone with dropout off, so shards and the whole batch see the same network.
+    let model = copy_dir(&tiny("backbone"));
+    let config_path = model.path().join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    config["hidden_dropout_prob"] = 0.0.into();
+    config["attention_probs_dropout_prob"] = 0.0.into();
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let data = tiny("reviews.jsonl");
+    let train = |name: &str, devices: &str, lr: &str| {
+        let out = dir.path().join(name);
+        let mut args = fine_tune_args(
+            out.to_str().unwrap(),
+            data.to_str().unwrap(),
+            model.path().to_str().unwrap(),
+        )
+        .into_iter()
+        .map(|a| if a == "1e-3" { lr } else { a }.to_string())
+        .collect::<Vec<_>>();
+        args.extend(["--devices".into(), devices.into()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let stdout = run_ok(&args);
+        let results: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        (out, results)
+    };
+    let (one, _) = train("one", "1", "1e-3");
+    let (two, results) = train("two", "2", "1e-3");
+    // The same run with a negligible learning rate: the model training started from.
+    let (still, _) = train("still", "1", "1e-12");
+    assert!(
+        results["backend"]
+            .as_str()
+            .unwrap()
+            .starts_with("2 devices, data-parallel"),
+        "{results}"
+    );
+    let untrained = predict_probs(&still.join("final"));
+    let (p1, p2) = (
+        predict_probs(&one.join("final")),
+        predict_probs(&two.join("final")),
+    );
+    assert!(
+        max_diff(&p1, &untrained) > 1e-3,
+        "the runs did not train: {p1:?}"
+    );
+    let diff = max_diff(&p1, &p2);
+    assert!(
+        diff < 1e-4,
+        "two devices: max |dp| {diff} against one device\n{p1:?}\n{p2:?}"
+    );
+
+    // --devices 0 is refused before anything is written.
+    let out = dir.path().join("zero");
+    let mut args = fine_tune_args(
+        out.to_str().unwrap(),
+        data.to_str().unwrap(),
+        model.path().to_str().unwrap(),
+    );
+    args.extend(["--devices", "0"]);
+    assert_clean_failure(&trainer(&args, None), &["--devices"]);
+    assert!(!out.exists(), "a refused run left {}", out.display());
+}

@@ -19,6 +19,9 @@ pub enum BackendKind {
     Ndarray,
     /// wgpu: Vulkan/Metal/DX12 natively, WebGPU in the browser.
     Wgpu,
+    /// CUDA on NVIDIA GPUs, through burn's CubeCL CUDA runtime. Only with the `cuda`
+    /// Cargo feature: it needs the NVIDIA driver and NVRTC at run time.
+    Cuda,
 }
 
 impl FromStr for BackendKind {
@@ -29,8 +32,9 @@ impl FromStr for BackendKind {
             "flex" | "cpu" => Ok(Self::Flex),
             "ndarray" => Ok(Self::Ndarray),
             "wgpu" | "gpu" | "webgpu" => Ok(Self::Wgpu),
+            "cuda" => Ok(Self::Cuda),
             other => Err(Error::InvalidArgument(format!(
-                "unknown backend `{other}` (expected auto, flex, ndarray or wgpu)"
+                "unknown backend `{other}` (expected auto, flex, ndarray, wgpu or cuda)"
             ))),
         }
     }
@@ -43,6 +47,7 @@ impl std::fmt::Display for BackendKind {
             Self::Flex => "flex",
             Self::Ndarray => "ndarray",
             Self::Wgpu => "wgpu",
+            Self::Cuda => "cuda",
         })
     }
 }
@@ -114,6 +119,20 @@ pub fn select_device(kind: BackendKind) -> Result<SelectedDevice> {
                 ),
             })
         }
+        #[cfg(feature = "cuda")]
+        BackendKind::Cuda => Ok(SelectedDevice {
+            device: Device::cuda(0),
+            kind: BackendKind::Cuda,
+            description: "cuda: device 0".into(),
+        }),
+        #[cfg(not(feature = "cuda"))]
+        BackendKind::Cuda => Err(Error::Backend {
+            backend: "cuda".into(),
+            message:
+                "not compiled in (build with `--features cuda`, which needs the NVIDIA driver \
+                      and NVRTC at run time)"
+                    .into(),
+        }),
         BackendKind::Auto => match init_wgpu() {
             Ok((device, info)) if info.device_type != DeviceType::Cpu => Ok(SelectedDevice {
                 device,
@@ -125,6 +144,56 @@ pub fn select_device(kind: BackendKind) -> Result<SelectedDevice> {
             }),
             _ => Ok(cpu(BackendKind::Flex)),
         },
+    }
+}
+
+/// `n` devices of one backend, for data-parallel training (`trainer fine-tune --devices N`).
+///
+/// With wgpu, device `i` is wgpu's discrete GPU `i`; with cuda, CUDA device `i`. With the CPU
+/// backends it is the one CPU device `n` times: each batch is still split into `n` shards, but
+/// they share the same cores. That adds no speed; it is how the data-parallel path is tested on
+/// a machine with one GPU or none. `n == 1` is exactly [`select_device`].
+#[cfg(not(target_family = "wasm"))]
+pub fn select_devices(kind: BackendKind, n: usize) -> Result<Vec<SelectedDevice>> {
+    if n == 0 {
+        return Err(Error::InvalidArgument(
+            "--devices must be at least 1".into(),
+        ));
+    }
+    let first = select_device(kind)?;
+    if n == 1 {
+        return Ok(vec![first]);
+    }
+    match first.kind {
+        BackendKind::Wgpu => (0..n)
+            .map(|i| {
+                let (device, setup) = Device::wgpu_options()
+                    .device_kind(burn::tensor::DeviceKind::DiscreteGpu(i))
+                    .init_with_setup()
+                    .map_err(|e| Error::Backend {
+                        backend: "wgpu".into(),
+                        message: format!("discrete GPU {i} (of --devices {n}): {e}"),
+                    })?;
+                let info = setup.adapter.get_info();
+                Ok(SelectedDevice {
+                    device,
+                    kind: BackendKind::Wgpu,
+                    description: format!(
+                        "wgpu GPU {i}: {} ({:?}, {:?})",
+                        info.name, info.device_type, info.backend
+                    ),
+                })
+            })
+            .collect(),
+        #[cfg(feature = "cuda")]
+        BackendKind::Cuda => Ok((0..n)
+            .map(|i| SelectedDevice {
+                device: Device::cuda(i),
+                kind: BackendKind::Cuda,
+                description: format!("cuda: device {i}"),
+            })
+            .collect()),
+        _ => Ok(vec![first; n]),
     }
 }
 

@@ -56,7 +56,7 @@ pub struct BenchArgs {
     /// Timed training steps, after two warm-up steps.
     #[arg(long, default_value_t = 10)]
     pub steps: usize,
-    /// auto, flex, ndarray or wgpu.
+    /// auto, flex, ndarray, wgpu, or cuda (built with the `cuda` feature).
     #[arg(long, default_value = "flex")]
     pub backend: BackendKind,
     /// Model folder or hub id.

@@ -17,7 +17,7 @@ use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOpti
 use burn::prelude::*;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use model_core::backend::{BackendKind, select_device};
+use model_core::backend::{BackendKind, select_devices};
 use model_core::hub::resolve_model;
 use model_core::loader::ModelFiles;
 use model_core::model::BertForSequenceClassification;
@@ -56,9 +56,15 @@ pub struct FineTuneArgs {
     /// recorded in its run.json (only --backend may be given again).
     #[arg(long)]
     pub resume: Option<PathBuf>,
-    /// auto, flex, ndarray or wgpu.
+    /// auto, flex, ndarray, wgpu, or cuda (built with the `cuda` feature).
     #[arg(long, default_value = "auto")]
     pub backend: BackendKind,
+    /// Data parallelism: split each batch over this many devices of the backend (GPUs 0..N-1
+    /// for wgpu and cuda), each running forward and backward on its share, the gradients
+    /// summed on the first. With flex or ndarray the shards share one CPU (no speed-up; a
+    /// check of the data-parallel path). May be given again with --resume.
+    #[arg(long, default_value_t = 1)]
+    pub devices: usize,
     /// Tokens per review, special tokens included.
     #[arg(long, conflicts_with = "resume", default_value_t = 256)]
     pub max_len: usize,
@@ -151,6 +157,9 @@ fn validate(a: &FineTuneArgs) -> Result<()> {
     }
     if a.grad_accum == 0 {
         bail!("--grad-accum must be at least 1");
+    }
+    if a.devices == 0 {
+        bail!("--devices must be at least 1");
     }
     if a.epochs == 0 {
         bail!("--epochs must be at least 1");
@@ -285,6 +294,8 @@ struct Setup {
     config: BertConfig,
     tokenizer: BertTokenizer,
     base_device: Device,
+    /// The devices of shards 1.. when training data-parallel (`--devices`); empty otherwise.
+    extra_devices: Vec<Device>,
     backend_description: String,
 }
 
@@ -372,7 +383,24 @@ fn prepare(args: &FineTuneArgs) -> Result<(Setup, Option<(PathBuf, TrainState)>)
         );
     }
     config.set_labels(&train.labels);
-    let selected = select_device(args.backend)?;
+    let mut selected = select_devices(args.backend, args.devices)?.into_iter();
+    let first = selected
+        .next()
+        .expect("select_devices returns at least one device");
+    let extra: Vec<_> = selected.collect();
+    let backend_description = if extra.is_empty() {
+        first.description.clone()
+    } else {
+        format!(
+            "{} devices, data-parallel: {}",
+            extra.len() + 1,
+            std::iter::once(&first)
+                .chain(&extra)
+                .map(|d| d.description.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    };
     if resume.is_none() {
         // Only now that data, model and device are known to be usable: a failed start
         // leaves nothing behind.
@@ -399,8 +427,9 @@ fn prepare(args: &FineTuneArgs) -> Result<(Setup, Option<(PathBuf, TrainState)>)
             test,
             config,
             tokenizer,
-            base_device: selected.device,
-            backend_description: selected.description,
+            base_device: first.device,
+            extra_devices: extra.into_iter().map(|d| d.device).collect(),
+            backend_description,
         },
         resume,
     ))
@@ -472,6 +501,10 @@ pub fn run(args: FineTuneArgs, interrupted: Arc<AtomicBool>) -> Result<()> {
     let (s, resume) = prepare(&args)?;
     let cfg = &s.cfg;
     let device = s.base_device.clone().autodiff();
+    // Shard `d` of every batch runs on devices[d]; one device is the plain single-device run.
+    let devices: Vec<Device> = std::iter::once(device.clone())
+        .chain(s.extra_devices.iter().map(|d| d.clone().autodiff()))
+        .collect();
     let num_labels = s.train.labels.len();
 
     let (mut model, mut optim, mut state) = match &resume {
@@ -569,24 +602,48 @@ pub fn run(args: FineTuneArgs, interrupted: Arc<AtomicBool>) -> Result<()> {
             for (k, idx) in plan[state.batch_in_epoch..group_end].iter().enumerate() {
                 // Reseeding per batch makes dropout a function of the position in the
                 // run, so a resumed run draws the same masks as an uninterrupted one.
-                device.seed(
-                    cfg.seed
-                        ^ ((state.step as u64) << 8 | k as u64).wrapping_mul(0x2545_F491_4F6C_DD1D),
-                );
-                let rows: Vec<&Encoded> = idx.iter().map(|&i| &encoded[i]).collect();
-                let batch = Batch::collate(&rows, s.tokenizer.pad_id());
-                let targets: Vec<i64> = idx
-                    .iter()
-                    .map(|&i| s.train.examples[i].label as i64)
-                    .collect();
-                let targets =
-                    Tensor::<1, Int>::from_data(TensorData::new(targets, [idx.len()]), &device);
-                let logits = model.forward(&batch.to_input(&device));
-                let loss = loss_fn.forward(logits, targets);
-                let scaled = loss.clone() * (1.0 / (group_end - state.batch_in_epoch) as f64);
-                let grads = GradientsParams::from_grads(scaled.backward(), &model);
-                accumulator.accumulate(&model, grads);
-                let value = loss.into_scalar::<f32>() as f64;
+                let seed = cfg.seed
+                    ^ ((state.step as u64) << 8 | k as u64).wrapping_mul(0x2545_F491_4F6C_DD1D);
+                let group_len = (group_end - state.batch_in_epoch) as f64;
+                // Data parallelism: one contiguous shard of the batch per device, each with
+                // a replica of the model; a shard's loss is weighted by its share of the
+                // batch, so the summed gradients are the whole batch's mean-loss gradient.
+                // With one device this is the whole batch on `model` itself.
+                let per_shard = idx.len().div_ceil(devices.len());
+                let mut losses = Vec::with_capacity(devices.len());
+                for (d, (shard, shard_device)) in idx.chunks(per_shard).zip(&devices).enumerate() {
+                    shard_device.seed(seed ^ (d as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                    let replica = if d == 0 {
+                        model.clone()
+                    } else {
+                        model.clone().fork(shard_device)
+                    };
+                    let rows: Vec<&Encoded> = shard.iter().map(|&i| &encoded[i]).collect();
+                    let batch = Batch::collate(&rows, s.tokenizer.pad_id());
+                    let targets: Vec<i64> = shard
+                        .iter()
+                        .map(|&i| s.train.examples[i].label as i64)
+                        .collect();
+                    let targets = Tensor::<1, Int>::from_data(
+                        TensorData::new(targets, [shard.len()]),
+                        shard_device,
+                    );
+                    let logits = replica.forward(&batch.to_input(shard_device));
+                    let loss = loss_fn.forward(logits, targets);
+                    let share = shard.len() as f64 / idx.len() as f64;
+                    let scaled = loss.clone() * (share / group_len);
+                    let mut grads = GradientsParams::from_grads(scaled.backward(), &replica);
+                    if d > 0 {
+                        grads = grads.to_device(&device, &model);
+                    }
+                    accumulator.accumulate(&model, grads);
+                    losses.push((loss, share));
+                }
+                // Read the losses only now, so the devices work at the same time.
+                let value: f64 = losses
+                    .into_iter()
+                    .map(|(loss, share)| loss.into_scalar::<f32>() as f64 * share)
+                    .sum();
                 if !value.is_finite() {
                     bar.finish_and_clear();
                     // The weights that gave this loss may be the ones just checkpointed:
@@ -601,7 +658,7 @@ pub fn run(args: FineTuneArgs, interrupted: Arc<AtomicBool>) -> Result<()> {
                         last_good(&s.run_dir, kept)
                     );
                 }
-                step_loss += value / (group_end - state.batch_in_epoch) as f64;
+                step_loss += value / group_len;
                 step_samples += idx.len();
             }
             let mut grads = accumulator.grads();
