@@ -344,13 +344,92 @@ fn e2e() -> Result<(), String> {
     Ok(())
 }
 
+/// The browser benchmark (`tests/bench-web/`): our page's engine against Transformers.js on
+/// the same model in the same headless Chromium. Dev-only: it needs `../shared` (the review
+/// sample) and a Python with `tools/requirements-onnx.txt` (`ONNX_PYTHON`, default `python3`)
+/// to make the ONNX files once.
+fn bench_web() -> Result<(), String> {
+    let dist = build_web()?;
+    let dir = root().join("tests/bench-web");
+    if !dir.join("node_modules/@huggingface/transformers").is_dir() {
+        // --ignore-scripts: onnxruntime-node's install script downloads from nuget.org, and
+        // only the browser build is used here.
+        run_in(
+            &dir,
+            "npm",
+            &["ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+            &[],
+        )?;
+    }
+    let work = target_dir().join("bench-web");
+    let models = work.join("models");
+    let onnx = models.join("release/onnx/model.onnx");
+    let model_hash = std::fs::read_to_string(root().join("static/model/manifest.json"))
+        .map_err(|e| format!("static/model/manifest.json: {e}"))?;
+    let stamp = work.join("models.manifest.json");
+    let stale = std::fs::read_to_string(&stamp).ok().as_deref() != Some(model_hash.as_str());
+    if !onnx.is_file() || stale {
+        let hf = work.join("hf");
+        let hf_s = hf.to_string_lossy().to_string();
+        let _ = std::fs::remove_dir_all(&hf);
+        let _ = std::fs::remove_dir_all(&models);
+        run(
+            "cargo",
+            &[
+                "run",
+                "--quiet",
+                "-p",
+                "trainer",
+                "--",
+                "export",
+                "--run",
+                "static/model",
+                "--out",
+                &hf_s,
+                "--format",
+                "hf",
+            ],
+            &[],
+        )?;
+        let python = std::env::var("ONNX_PYTHON").unwrap_or_else(|_| "python3".into());
+        let release = models.join("release").to_string_lossy().to_string();
+        run(&python, &["tools/export_onnx.py", &hf_s, &release], &[])?;
+        std::fs::write(&stamp, &model_hash).map_err(|e| format!("{}: {e}", stamp.display()))?;
+    }
+    let texts = work.join("texts.jsonl");
+    if !texts.is_file() {
+        let texts_s = texts.to_string_lossy().to_string();
+        run(
+            "python3",
+            &["tools/bench_texts.py", "64", "7", &texts_s],
+            &[],
+        )?;
+    }
+    let artifacts = target_dir().join("bench-web-artifacts");
+    let s = |p: &Path| p.to_string_lossy().to_string();
+    run_in(
+        &dir,
+        "node",
+        &["bench.mjs"],
+        &[
+            ("DIST", &s(&dist)),
+            ("MODELS", &s(&models)),
+            ("TEXTS", &s(&texts)),
+            ("ARTIFACTS", &s(&artifacts)),
+        ],
+    )?;
+    eprintln!("results: {}", artifacts.join("bench-web.json").display());
+    Ok(())
+}
+
 const USAGE: &str = "usage: cargo xtask <task>
   serve [--port N] [--no-build]  build the page with the release model and serve it on 127.0.0.1
   build-web                      only build the page (into $CARGO_TARGET_DIR/dist)
   test                           fmt, clippy, cargo deny, native tests, browser tests, end-to-end test
   deny                           only cargo deny (licenses, bans, sources; advisories when reachable)
   test-web                       only the web crate's browser tests (wasm-pack, headless Chromium and Firefox)
-  e2e                            only the end-to-end test of the built page";
+  e2e                            only the end-to-end test of the built page
+  bench-web                      browser benchmark: our engine vs Transformers.js (dev-only; needs ../shared)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -362,6 +441,7 @@ fn main() -> ExitCode {
         "test-web" => test_web(),
         "deny" => deny(),
         "e2e" => e2e(),
+        "bench-web" => bench_web(),
         _ => Err(USAGE.into()),
     };
     match result {

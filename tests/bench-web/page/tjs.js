@@ -1,0 +1,47 @@
+// The Transformers.js side of the browser benchmark: the release model, exported to ONNX by
+// tools/export_onnx.py, run by Transformers.js from local files only.
+import { env, pipeline } from '/transformers/transformers.min.js';
+
+env.allowRemoteModels = false;
+env.allowLocalModels = true;
+env.localModelPath = '/models/';
+env.useBrowserCache = false;
+env.backends.onnx.wasm.wasmPaths = '/ort/';
+// This project's page runs its wasm engine on one thread; so does ORT Web here (the page is not
+// cross-origin isolated). Say so explicitly rather than rely on that.
+env.backends.onnx.wasm.numThreads = 1;
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/// Load the model on `device` ('wasm' or 'webgpu') at `dtype` ('fp32' or 'q8'), then time one
+/// review `reps` times (after a warm-up) and the `many` reviews in one call.
+window.benchTjs = async ({ device, dtype, one, many, reps }) => {
+  const t0 = performance.now();
+  const classify = await pipeline('text-classification', 'release', { device, dtype });
+  const loadMs = performance.now() - t0;
+  const first = await classify(one);
+  const single = [];
+  for (let i = 0; i < reps; i++) {
+    const t = performance.now();
+    await classify(one);
+    single.push(performance.now() - t);
+  }
+  const t1 = performance.now();
+  const out = await classify(many);
+  const manyMs = performance.now() - t1;
+  await classify.dispose?.();
+  return {
+    load_ms: loadMs,
+    single_ms: single,
+    single_median_ms: median(single),
+    many_ms: manyMs,
+    many_reviews_per_s: many.length / (manyMs / 1000),
+    one_label: first[0].label,
+    one_score: first[0].score,
+    many_labels: out.map((o) => o.label),
+  };
+};
+window.tjsReady = true;
