@@ -14,7 +14,7 @@ It then checks the ONNX model against `transformers` on a few texts (max |dp| pr
 file must agree within 1e-4) so the browser benchmark compares the same model.
 
 Needs torch, transformers < 4.58 with optimum 2.1 + optimum-onnx 0.1 (their supported range), onnx
-and onnxruntime; `tools/requirements.txt` lists them. The benchmark (`cargo xtask bench-web`)
+and onnxruntime; `tools/requirements-onnx.txt` lists them. The benchmark (`cargo xtask bench-web`)
 calls this with PYTHONPATH pointing at such an environment.
 """
 import argparse, json, os, shutil, sys, tempfile

@@ -63,7 +63,7 @@ pub struct FineTuneArgs {
     /// for wgpu and cuda), each running forward and backward on its share, the gradients
     /// summed on the first. With flex or ndarray the shards share one CPU (no speed-up; a
     /// check of the data-parallel path). May be given again with --resume.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub devices: usize,
     /// Tokens per review, special tokens included.
     #[arg(long, conflicts_with = "resume", default_value_t = 256)]
@@ -157,9 +157,6 @@ fn validate(a: &FineTuneArgs) -> Result<()> {
     }
     if a.grad_accum == 0 {
         bail!("--grad-accum must be at least 1");
-    }
-    if a.devices == 0 {
-        bail!("--devices must be at least 1");
     }
     if a.epochs == 0 {
         bail!("--epochs must be at least 1");
@@ -599,12 +596,12 @@ pub fn run(args: FineTuneArgs, interrupted: Arc<AtomicBool>) -> Result<()> {
             let mut accumulator = GradientsAccumulator::<BertForSequenceClassification>::new();
             let mut step_loss = 0.0f64;
             let mut step_samples = 0usize;
+            let group_len = (group_end - state.batch_in_epoch) as f64;
             for (k, idx) in plan[state.batch_in_epoch..group_end].iter().enumerate() {
                 // Reseeding per batch makes dropout a function of the position in the
                 // run, so a resumed run draws the same masks as an uninterrupted one.
                 let seed = cfg.seed
                     ^ ((state.step as u64) << 8 | k as u64).wrapping_mul(0x2545_F491_4F6C_DD1D);
-                let group_len = (group_end - state.batch_in_epoch) as f64;
                 // Data parallelism: one contiguous shard of the batch per device, each with
                 // a replica of the model; a shard's loss is weighted by its share of the
                 // batch, so the summed gradients are the whole batch's mean-loss gradient.
