@@ -10,6 +10,7 @@
 //! - [`inference::Classifier`]: texts in, [`inference::Prediction`]s out.
 //! - [`bundle`]: the web bundle (`manifest.json` with hashes) the page loads.
 //! - [`backend`]: flex, ndarray and wgpu chosen at run time.
+//! - [`kernels`]: fused CPU kernels (attention, GELU) for inference on flex.
 //! - `hub` and `loader` (feature `native`): folders and hub ids.
 
 pub mod backend;
@@ -20,6 +21,7 @@ pub mod export;
 #[cfg(feature = "native")]
 pub mod hub;
 pub mod inference;
+pub mod kernels;
 #[cfg(feature = "native")]
 pub mod loader;
 pub mod model;

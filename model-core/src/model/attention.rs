@@ -101,13 +101,38 @@ impl SelfAttention {
 
     /// `x`: `[batch, seq, hidden]`; `padding_mask`: `[batch, seq]`, true at padding.
     pub fn forward(&self, x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<3> {
-        let [batch, seq, hidden] = x.dims();
+        let qkv = self.qkv.forward(x.clone());
+        let training = self.attention_dropout.prob > 0.0
+            && x.device().is_autodiff()
+            && self.attention_dropout.training.is_enabled();
+        // Inference on the CPU: one fused kernel on flex's buffers (see `kernels`).
+        let fused = if training {
+            None
+        } else {
+            crate::kernels::self_attention(&qkv, &padding_mask, self.num_heads)
+        };
+        let context = match fused {
+            Some(context) => context,
+            None => self.attention(qkv, padding_mask, training),
+        };
+        let out = self.dropout.forward(self.output.forward(context));
+        self.layer_norm.forward(out + x)
+    }
+
+    /// Attention through burn's ops (any backend, autodiff): `[batch, seq, 3·hidden]`
+    /// projections in, merged `[batch, seq, hidden]` context out.
+    fn attention(
+        &self,
+        qkv: Tensor<3>,
+        padding_mask: Tensor<2, Bool>,
+        training: bool,
+    ) -> Tensor<3> {
+        let [batch, seq, width] = qkv.dims();
+        let hidden = width / 3;
         let heads = self.num_heads;
         let head_dim = hidden / heads;
         // [b, s, 3h] -> [b, 3·heads, s, head_dim]
-        let qkv = self
-            .qkv
-            .forward(x.clone())
+        let qkv = qkv
             .reshape([batch, seq, 3 * heads, head_dim])
             .swap_dims(1, 2);
         let q = qkv.clone().narrow(1, 0, heads);
@@ -117,10 +142,7 @@ impl SelfAttention {
             .reshape([batch, 1, 1, seq])
             .expand([batch, heads, seq, seq]);
 
-        let context = if self.attention_dropout.prob > 0.0
-            && x.device().is_autodiff()
-            && self.attention_dropout.training.is_enabled()
-        {
+        let context = if training {
             // Training: the fused kernel has no dropout, so spell attention out.
             let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_dim as f64).sqrt());
             let probs = softmax(scores.mask_fill(mask, -1.0e9), 3);
@@ -128,8 +150,6 @@ impl SelfAttention {
         } else {
             attention(q, k, v, Some(mask), None, AttentionModuleOptions::default())
         };
-        let context = context.swap_dims(1, 2).reshape([batch, seq, hidden]);
-        let out = self.dropout.forward(self.output.forward(context));
-        self.layer_norm.forward(out + x)
+        context.swap_dims(1, 2).reshape([batch, seq, hidden])
     }
 }

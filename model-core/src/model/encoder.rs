@@ -3,7 +3,7 @@
 
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, gelu_approximate, relu};
+use burn::tensor::activation::{gelu_approximate, relu};
 
 use super::{SelfAttention, layer_norm, linear, load_layer_norm, load_linear};
 use crate::config::{Activation, BertConfig};
@@ -66,7 +66,7 @@ impl BertLayer {
         let x = self.attention.forward(x, padding_mask);
         let h = self.intermediate.forward(x.clone());
         let h = match self.activation {
-            Activation::Gelu => gelu(h),
+            Activation::Gelu => crate::kernels::gelu(h),
             Activation::GeluTanh => gelu_approximate(h),
             Activation::Relu => relu(h),
         };
