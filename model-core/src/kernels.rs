@@ -222,16 +222,71 @@ unsafe fn attention_head(
 /// Masked softmax of one score row: `keep[j]` is 1 for a real key, 0 for padding.
 /// Padding keys get exactly zero; a row with no real key becomes all zeros.
 fn softmax_row(row: &mut [f32], keep: &[f32]) {
-    let max = row
-        .iter()
-        .zip(keep)
-        .filter(|&(_, &k)| k != 0.0)
-        .fold(f32::NEG_INFINITY, |m, (&s, _)| m.max(s));
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has the features the function was compiled for.
+            return unsafe { softmax_row_avx512(row, keep) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: as above.
+            return unsafe { softmax_row_avx2(row, keep) };
+        }
+    }
+    #[cfg(target_family = "wasm")]
+    // Safe on wasm (no CPU to mismatch): the module already needs simd128 for flex's
+    // GEMM kernels, and wasm is validated whole, so an engine without SIMD never gets here.
+    return softmax_row_simd128(row, keep);
+    #[allow(unreachable_code)]
+    softmax_row_body(row, keep)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn softmax_row_avx512(row: &mut [f32], keep: &[f32]) {
+    softmax_row_body(row, keep)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn softmax_row_avx2(row: &mut [f32], keep: &[f32]) {
+    softmax_row_body(row, keep)
+}
+
+#[cfg(target_family = "wasm")]
+#[target_feature(enable = "simd128")]
+fn softmax_row_simd128(row: &mut [f32], keep: &[f32]) {
+    softmax_row_body(row, keep)
+}
+
+// ---- vectorisable elementwise math --------------------------------------------------
+//
+// Branch-free bodies the compiler turns into SIMD; on x86_64 they are compiled again
+// with AVX2+FMA and AVX-512 and picked at run time, on wasm they use simd128 (built in).
+
+#[inline(always)]
+fn softmax_row_body(row: &mut [f32], keep: &[f32]) {
+    // Max over real keys, as a select the compiler vectorises (eight lanes of partials).
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let n = row.len() / 8 * 8;
+    for (r, k) in row[..n].chunks_exact(8).zip(keep[..n].chunks_exact(8)) {
+        for i in 0..8 {
+            let v = if k[i] != 0.0 { r[i] } else { f32::NEG_INFINITY };
+            lanes[i] = lanes[i].max(v);
+        }
+    }
+    for (&r, &k) in row[n..].iter().zip(&keep[n..]) {
+        if k != 0.0 {
+            lanes[0] = lanes[0].max(r);
+        }
+    }
+    let max = lanes.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
     if max == f32::NEG_INFINITY {
         row.fill(0.0);
         return;
     }
-    let sum = exp_masked(row, keep, max);
+    let sum = exp_masked_body(row, keep, max);
     if sum > 0.0 {
         let inv = 1.0 / sum;
         for s in row.iter_mut() {
@@ -242,51 +297,7 @@ fn softmax_row(row: &mut [f32], keep: &[f32]) {
     }
 }
 
-// ---- vectorisable elementwise math --------------------------------------------------
-//
-// Branch-free bodies the compiler turns into SIMD; on x86_64 they are compiled again
-// with AVX2+FMA and AVX-512 and picked at run time, on wasm they use simd128 (built in).
-
 /// `row[j] = exp(row[j] - max) · keep[j]`, returning the sum.
-fn exp_masked(row: &mut [f32], keep: &[f32], max: f32) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has the features the function was compiled for.
-            return unsafe { exp_masked_avx512(row, keep, max) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: as above.
-            return unsafe { exp_masked_avx2(row, keep, max) };
-        }
-    }
-    #[cfg(target_family = "wasm")]
-    // Safe on wasm (no CPU to mismatch): the module already needs simd128 for flex's
-    // GEMM kernels, and wasm is validated whole, so an engine without SIMD never gets here.
-    return exp_masked_simd128(row, keep, max);
-    #[allow(unreachable_code)]
-    exp_masked_body(row, keep, max)
-}
-
-#[cfg(target_family = "wasm")]
-#[target_feature(enable = "simd128")]
-fn exp_masked_simd128(row: &mut [f32], keep: &[f32], max: f32) -> f32 {
-    exp_masked_body(row, keep, max)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn exp_masked_avx512(row: &mut [f32], keep: &[f32], max: f32) -> f32 {
-    exp_masked_body(row, keep, max)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn exp_masked_avx2(row: &mut [f32], keep: &[f32], max: f32) -> f32 {
-    exp_masked_body(row, keep, max)
-}
-
 #[inline(always)]
 fn exp_masked_body(row: &mut [f32], keep: &[f32], max: f32) -> f32 {
     // Eight partial sums so the reduction vectorises without reassociating floats
@@ -323,7 +334,7 @@ pub fn gelu_slice(x: &mut [f32]) {
         }
     }
     #[cfg(target_family = "wasm")]
-    // As in `exp_masked`.
+    // As in `softmax_row`.
     return gelu_simd128(x);
     #[allow(unreachable_code)]
     gelu_body(x)

@@ -14,11 +14,14 @@ use std::process::{Command, ExitCode};
 /// The trunk release this project builds with (0.22 needs a newer rustc).
 const TRUNK_VERSION: &str = "0.21.14";
 
+/// The workspace root. `cargo run` sets `CARGO_MANIFEST_DIR` for the process: prefer it
+/// to the compile-time value, which names whichever clone built the binary, and a
+/// build cache shared between clones can hand this clone another clone's binary.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    dir.parent().unwrap_or(Path::new(".")).to_path_buf()
 }
 
 fn target_dir() -> PathBuf {
