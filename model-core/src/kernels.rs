@@ -99,11 +99,16 @@ pub fn attention_slices(
     assert_eq!(mask.len(), batch * seq, "mask shape");
     assert_eq!(hidden % heads, 0, "hidden not divisible by heads");
     let mut out = vec![0.0f32; batch * seq * hidden];
+    // 1 for a real key, 0 for padding: computed once per token, shared by every head.
+    let keep: Vec<f32> = mask
+        .iter()
+        .map(|&m| if m == 0 { 1.0 } else { 0.0 })
+        .collect();
     let out_ptr = SyncPtr(out.as_mut_ptr());
     let job = |scores: &mut Vec<f32>, bh: usize| {
         // SAFETY: job `bh` writes only the rows of sequence `bh / heads` and the
         // columns of head `bh % heads`: disjoint from every other job's.
-        unsafe { attention_head(qkv, mask, out_ptr, scores, bh, seq, hidden, heads) }
+        unsafe { attention_head(qkv, &keep, out_ptr, scores, bh, seq, hidden, heads) }
     };
     #[cfg(all(feature = "native", not(target_family = "wasm")))]
     {
@@ -133,10 +138,11 @@ unsafe impl Sync for SyncPtr {}
 ///
 /// # Safety
 /// `out` points at a `[batch, seq, hidden]` buffer; no other job writes this pair's cells.
+/// `keep`: `[batch, seq]`, 1 for a real token, 0 for padding.
 #[allow(clippy::too_many_arguments)]
 unsafe fn attention_head(
     qkv: &[f32],
-    mask: &[u8],
+    keep: &[f32],
     out: SyncPtr,
     scores: &mut Vec<f32>,
     bh: usize,
@@ -147,9 +153,9 @@ unsafe fn attention_head(
     let (b, h) = (bh / heads, bh % heads);
     let d = hidden / heads;
     let row = 3 * hidden; // stride between tokens in the fused projection
-    let mask = &mask[b * seq..(b + 1) * seq];
+    let keep = &keep[b * seq..(b + 1) * seq];
     // Keys after the last real token contribute exactly zero: leave them out.
-    let n_kv = mask.iter().rposition(|&m| m == 0).map_or(0, |i| i + 1);
+    let n_kv = keep.iter().rposition(|&k| k != 0.0).map_or(0, |i| i + 1);
     let dst = unsafe { out.0.add(b * seq * hidden + h * d) };
     if n_kv == 0 {
         return; // nothing to attend to: zeros, as burn's attention gives
@@ -186,12 +192,8 @@ unsafe fn attention_head(
             gemm::Parallelism::None,
         );
     }
-    let keep: Vec<f32> = mask[..n_kv]
-        .iter()
-        .map(|&m| if m == 0 { 1.0 } else { 0.0 })
-        .collect();
     for r in scores.chunks_exact_mut(n_kv) {
-        softmax_row(r, &keep);
+        softmax_row(r, &keep[..n_kv]);
     }
     unsafe {
         // out[seq, d] (row stride `hidden`) = probs[seq, n_kv] · v[n_kv, d]

@@ -105,13 +105,9 @@ impl SelfAttention {
         let training = self.attention_dropout.prob > 0.0
             && x.device().is_autodiff()
             && self.attention_dropout.training.is_enabled();
-        // Inference on the CPU: one fused kernel on flex's buffers (see `kernels`).
-        let fused = if training {
-            None
-        } else {
-            crate::kernels::self_attention(&qkv, &padding_mask, self.num_heads)
-        };
-        let context = match fused {
+        // Inference on the CPU: one fused kernel on flex's buffers (see `kernels`); it
+        // declines autodiff tensors, so training always takes burn's ops below.
+        let context = match crate::kernels::self_attention(&qkv, &padding_mask, self.num_heads) {
             Some(context) => context,
             None => self.attention(qkv, padding_mask, training),
         };
