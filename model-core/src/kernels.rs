@@ -22,6 +22,56 @@ use burn::tensor::Bytes;
 use burn::tensor::DType;
 use burn_flex::{Flex, FlexTensor, Layout};
 
+pub mod layer;
+
+/// Defines `fn $name` whose body is compiled three times on x86_64 (AVX-512, AVX2+FMA,
+/// baseline; chosen at run time) and with simd128 on wasm, so that the branch-free
+/// loops inside vectorise to the widest registers the CPU has.
+macro_rules! multiversion {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$attr])*
+        $vis fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                fn avx512($($arg: $ty),*) {
+                    body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2($($arg: $ty),*) {
+                    body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has the features the function was compiled for.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: as above.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            // Safe on wasm (no CPU to mismatch): the module already needs simd128 for
+            // flex's GEMM kernels, and wasm is validated whole, so an engine without
+            // SIMD never gets here.
+            #[cfg(target_family = "wasm")]
+            {
+                #[target_feature(enable = "simd128")]
+                fn simd128($($arg: $ty),*) {
+                    body($($arg),*)
+                }
+                return simd128($($arg),*);
+            }
+            #[allow(unreachable_code)]
+            body($($arg),*)
+        }
+    };
+}
+pub(crate) use multiversion;
+
 /// The flex f32 primitive behind `x`, or `None` on any other backend or dtype.
 fn flex_f32<const D: usize>(x: &Tensor<D>) -> Option<FlexTensor> {
     if x.device().is_autodiff() || x.dtype() != DType::F32 {
@@ -95,20 +145,39 @@ pub fn attention_slices(
     hidden: usize,
     heads: usize,
 ) -> Vec<f32> {
-    assert_eq!(qkv.len(), batch * seq * 3 * hidden, "qkv shape");
-    assert_eq!(mask.len(), batch * seq, "mask shape");
-    assert_eq!(hidden % heads, 0, "hidden not divisible by heads");
     let mut out = vec![0.0f32; batch * seq * hidden];
-    // 1 for a real key, 0 for padding: computed once per token, shared by every head.
-    let keep: Vec<f32> = mask
-        .iter()
+    attention_into(&mut out, qkv, &keep_of(mask), batch, seq, hidden, heads);
+    out
+}
+
+/// 1 for a real token, 0 for padding, from a mask that is non-zero at padding:
+/// computed once per batch and shared by every head (and layer).
+pub(crate) fn keep_of(mask: &[u8]) -> Vec<f32> {
+    mask.iter()
         .map(|&m| if m == 0 { 1.0 } else { 0.0 })
-        .collect();
+        .collect()
+}
+
+/// [`attention_slices`] into a caller's buffer `out` (`[batch, seq, hidden]`, every
+/// cell overwritten), with the mask as [`keep_of`] gives it.
+pub(crate) fn attention_into(
+    out: &mut [f32],
+    qkv: &[f32],
+    keep: &[f32],
+    batch: usize,
+    seq: usize,
+    hidden: usize,
+    heads: usize,
+) {
+    assert_eq!(out.len(), batch * seq * hidden, "context shape");
+    assert_eq!(qkv.len(), batch * seq * 3 * hidden, "qkv shape");
+    assert_eq!(keep.len(), batch * seq, "mask shape");
+    assert_eq!(hidden % heads, 0, "hidden not divisible by heads");
     let out_ptr = SyncPtr(out.as_mut_ptr());
     let job = |scores: &mut Vec<f32>, bh: usize| {
         // SAFETY: job `bh` writes only the rows of sequence `bh / heads` and the
         // columns of head `bh % heads`: disjoint from every other job's.
-        unsafe { attention_head(qkv, &keep, out_ptr, scores, bh, seq, hidden, heads) }
+        unsafe { attention_head(qkv, keep, out_ptr, scores, bh, seq, hidden, heads) }
     };
     #[cfg(all(feature = "native", not(target_family = "wasm")))]
     {
@@ -124,7 +193,6 @@ pub fn attention_slices(
             job(&mut scores, bh);
         }
     }
-    out
 }
 
 /// A raw output pointer shared by the attention jobs, each writing its own cells.
@@ -158,7 +226,12 @@ unsafe fn attention_head(
     let n_kv = keep.iter().rposition(|&k| k != 0.0).map_or(0, |i| i + 1);
     let dst = unsafe { out.0.add(b * seq * hidden + h * d) };
     if n_kv == 0 {
-        return; // nothing to attend to: zeros, as burn's attention gives
+        // Nothing to attend to: zeros, as burn's attention gives.
+        for t in 0..seq {
+            // SAFETY: row `t`, this head's `d` columns, inside `out`.
+            unsafe { std::ptr::write_bytes(dst.add(t * hidden), 0, d) };
+        }
+        return;
     }
     let base = b * seq * row + h * d;
     let q = qkv[base..].as_ptr();
@@ -221,45 +294,12 @@ unsafe fn attention_head(
     }
 }
 
-/// Masked softmax of one score row: `keep[j]` is 1 for a real key, 0 for padding.
-/// Padding keys get exactly zero; a row with no real key becomes all zeros.
-fn softmax_row(row: &mut [f32], keep: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has the features the function was compiled for.
-            return unsafe { softmax_row_avx512(row, keep) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: as above.
-            return unsafe { softmax_row_avx2(row, keep) };
-        }
+multiversion! {
+    /// Masked softmax of one score row: `keep[j]` is 1 for a real key, 0 for padding.
+    /// Padding keys get exactly zero; a row with no real key becomes all zeros.
+    fn softmax_row(row: &mut [f32], keep: &[f32]) {
+        softmax_row_body(row, keep)
     }
-    #[cfg(target_family = "wasm")]
-    // Safe on wasm (no CPU to mismatch): the module already needs simd128 for flex's
-    // GEMM kernels, and wasm is validated whole, so an engine without SIMD never gets here.
-    return softmax_row_simd128(row, keep);
-    #[allow(unreachable_code)]
-    softmax_row_body(row, keep)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn softmax_row_avx512(row: &mut [f32], keep: &[f32]) {
-    softmax_row_body(row, keep)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn softmax_row_avx2(row: &mut [f32], keep: &[f32]) {
-    softmax_row_body(row, keep)
-}
-
-#[cfg(target_family = "wasm")]
-#[target_feature(enable = "simd128")]
-fn softmax_row_simd128(row: &mut [f32], keep: &[f32]) {
-    softmax_row_body(row, keep)
 }
 
 // ---- vectorisable elementwise math --------------------------------------------------
@@ -321,43 +361,11 @@ fn exp_masked_body(row: &mut [f32], keep: &[f32], max: f32) -> f32 {
     acc.iter().sum()
 }
 
-/// In-place exact GELU over a slice.
-pub fn gelu_slice(x: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has the features the function was compiled for.
-            return unsafe { gelu_avx512(x) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: as above.
-            return unsafe { gelu_avx2(x) };
-        }
+multiversion! {
+    /// In-place exact GELU over a slice.
+    pub fn gelu_slice(x: &mut [f32]) {
+        gelu_body(x)
     }
-    #[cfg(target_family = "wasm")]
-    // As in `softmax_row`.
-    return gelu_simd128(x);
-    #[allow(unreachable_code)]
-    gelu_body(x)
-}
-
-#[cfg(target_family = "wasm")]
-#[target_feature(enable = "simd128")]
-fn gelu_simd128(x: &mut [f32]) {
-    gelu_body(x)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn gelu_avx512(x: &mut [f32]) {
-    gelu_body(x)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn gelu_avx2(x: &mut [f32]) {
-    gelu_body(x)
 }
 
 #[inline(always)]

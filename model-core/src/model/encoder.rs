@@ -8,6 +8,7 @@ use burn::tensor::activation::{gelu_approximate, relu};
 use super::{SelfAttention, layer_norm, linear, load_layer_norm, load_linear};
 use crate::config::{Activation, BertConfig};
 use crate::error::Result;
+use crate::kernels::layer::{Dense, LayerParams, Norm};
 use crate::weights::Checkpoint;
 
 /// One encoder layer (`BertLayer`).
@@ -26,6 +27,9 @@ pub struct BertLayer {
     /// Feed-forward activation.
     #[module(skip)]
     pub activation: Activation,
+    /// The LayerNorms' epsilon (burn keeps its copy private; the fused kernel needs it).
+    #[module(skip)]
+    pub layer_norm_eps: f64,
 }
 
 impl BertLayer {
@@ -39,6 +43,7 @@ impl BertLayer {
             layer_norm: layer_norm(config, device),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
             activation: config.hidden_act,
+            layer_norm_eps: config.layer_norm_eps,
         }
     }
 
@@ -58,6 +63,7 @@ impl BertLayer {
             layer_norm: load_layer_norm(config, ckpt, &format!("{p}.output"), device)?,
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
             activation: config.hidden_act,
+            layer_norm_eps: config.layer_norm_eps,
         })
     }
 
@@ -72,6 +78,22 @@ impl BertLayer {
         };
         let h = self.dropout.forward(self.output.forward(h));
         self.layer_norm.forward(h + x)
+    }
+
+    /// This layer's weights as the fused CPU kernel reads them: `Some` only for f32
+    /// weights on flex without autodiff.
+    fn kernel_params(&self) -> Option<LayerParams> {
+        let attention = &self.attention;
+        Some(LayerParams {
+            qkv: Dense::new(&attention.qkv)?,
+            attention_output: Dense::new(&attention.output)?,
+            attention_norm: Norm::new(&attention.layer_norm, self.layer_norm_eps)?,
+            intermediate: Dense::new(&self.intermediate)?,
+            output: Dense::new(&self.output)?,
+            output_norm: Norm::new(&self.layer_norm, self.layer_norm_eps)?,
+            heads: attention.num_heads,
+            activation: self.activation,
+        })
     }
 }
 
@@ -100,11 +122,117 @@ impl BertEncoder {
         Ok(Self { layers })
     }
 
-    /// Run every layer.
-    pub fn forward(&self, mut x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<3> {
+    /// Run every layer: inference on the CPU (flex, no autodiff) through the fused
+    /// kernel in [`crate::kernels::layer`], everything else through the modules.
+    pub fn forward(&self, x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<3> {
+        let params: Option<Vec<LayerParams>> = if x.device().is_autodiff() {
+            None
+        } else {
+            self.layers.iter().map(BertLayer::kernel_params).collect()
+        };
+        let x = match params {
+            Some(params) => match crate::kernels::layer::encoder(&params, x, &padding_mask) {
+                Ok(y) => return y,
+                Err(x) => x,
+            },
+            None => x,
+        };
+        self.forward_modules(x, padding_mask)
+    }
+
+    /// Run every layer through the modules (burn's ops, any backend, autodiff).
+    pub fn forward_modules(&self, mut x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<3> {
         for layer in &self.layers {
             x = layer.forward(x, padding_mask.clone());
         }
         x
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::Param;
+    use burn::tensor::Distribution;
+
+    fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+        Tensor::random(shape, Distribution::Normal(0.0, 0.5), device)
+    }
+
+    /// Non-zero biases and LayerNorm shifts, so the kernel's bias handling is exercised
+    /// (fresh layers have zero biases and unit scales).
+    fn perturb(layer: &mut BertLayer, device: &Device) {
+        let a = &mut layer.attention;
+        for linear in [
+            &mut a.qkv,
+            &mut a.output,
+            &mut layer.intermediate,
+            &mut layer.output,
+        ] {
+            let [d] = linear.bias.as_ref().unwrap().dims();
+            linear.bias = Some(Param::from_tensor(random([d], device)));
+        }
+        for norm in [&mut a.layer_norm, &mut layer.layer_norm] {
+            let [d] = norm.gamma.dims();
+            norm.gamma = Param::from_tensor(random([d], device) + 1.0);
+            norm.beta = Some(Param::from_tensor(random([d], device)));
+        }
+    }
+
+    #[test]
+    fn the_fused_encoder_matches_the_module_path() {
+        let device = Device::flex();
+        for act in ["gelu", "gelu_new", "relu"] {
+            let mut config = BertConfig::tiny(50);
+            config.hidden_act = serde_json::from_value(serde_json::json!(act)).unwrap();
+            config.layer_norm_eps = 1e-12;
+            let mut encoder = BertEncoder::init(&config, &device);
+            for layer in &mut encoder.layers {
+                perturb(layer, &device);
+            }
+            let (batch, seq) = (3, 7);
+            let x = random([batch, seq, config.hidden_size], &device);
+            // Row 1 ends in three padding tokens.
+            let mask: Vec<bool> = (0..batch * seq)
+                .map(|i| i / seq == 1 && i % seq >= 4)
+                .collect();
+            let mask = Tensor::<2, Bool>::from_data(TensorData::new(mask, [batch, seq]), &device);
+
+            let params: Vec<_> = encoder
+                .layers
+                .iter()
+                .map(|l| l.kernel_params().expect("flex f32 weights"))
+                .collect();
+            let fused = crate::kernels::layer::encoder(&params, x.clone(), &mask)
+                .expect("flex f32 input takes the fused kernel");
+            let modules = encoder.forward_modules(x.clone(), mask.clone());
+            let (fused, modules) = (
+                fused.into_data().try_to_vec::<f32>().unwrap(),
+                modules.into_data().try_to_vec::<f32>().unwrap(),
+            );
+            let worst = fused
+                .iter()
+                .zip(&modules)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(
+                worst < 1e-4,
+                "{act}: fused vs modules, max abs diff {worst}"
+            );
+            // The input is left as it was (the kernel works on its own copy when shared).
+            let again = encoder
+                .forward_modules(x, mask)
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            assert_eq!(again, modules, "{act}: input modified in place");
+        }
+    }
+
+    #[test]
+    fn autodiff_takes_the_module_path() {
+        let device = Device::flex().autodiff();
+        let encoder = BertEncoder::init(&BertConfig::tiny(50), &device);
+        assert!(encoder.layers[0].kernel_params().is_none());
     }
 }

@@ -1,0 +1,340 @@
+//! The whole encoder stack as one inference kernel on flex's buffers.
+//!
+//! After the fused attention and GELU, profiling `trainer bench --what infer` showed
+//! the matrix products at about 40% of the time and most of the rest in what burn's
+//! generic ops do around them: a separate bias pass after every projection (so a
+//! 384-wide projection ran at half the GEMM's rate), residual adds and LayerNorms as
+//! fresh tensors, and the page faults and `memset`s of about ten new buffers per
+//! layer. Here each layer is five passes over three scratch buffers allocated once
+//! for the whole stack:
+//!
+//! 1. `qkv = bias; qkv += x·W_qkv` (the GEMM accumulates onto the broadcast bias),
+//! 2. `ctx = attention(qkv)` ([`super::attention_into`]),
+//! 3. `x += bias; x += ctx·W_o; x = LayerNorm(x)` (residual, bias and projection in
+//!    one GEMM, then the norm in place),
+//! 4. `ffn = bias; ffn += x·W_i; ffn = act(ffn)`,
+//! 5. `x += bias; x += ffn·W_out; x = LayerNorm(x)`.
+//!
+//! The arithmetic is the same as the module path's (`BertLayer::forward`), which
+//! training (autodiff) and the GPU keep using; the tests check both agree.
+
+use burn::nn::{LayerNorm, Linear};
+use burn::prelude::*;
+use burn::tensor::DType;
+use burn_flex::{Flex, FlexTensor};
+
+use super::{attention_into, flex_f32, keep_of, multiversion};
+use crate::config::Activation;
+
+/// A projection's weights on flex: `weight` `[d_in, d_out]` (any strides), `bias`
+/// `[d_out]` contiguous.
+pub struct Dense {
+    weight: FlexTensor,
+    bias: FlexTensor,
+    d_in: usize,
+    d_out: usize,
+}
+
+impl Dense {
+    /// The flex f32 buffers behind a burn `Linear` with a bias, or `None`.
+    pub fn new(linear: &Linear) -> Option<Self> {
+        let weight = flex_f32(&linear.weight.val())?;
+        let bias = flex_f32(&linear.bias.as_ref()?.val())?.to_contiguous();
+        let shape = weight.layout().shape();
+        let (d_in, d_out) = (shape[0], shape[1]);
+        (weight.layout().num_dims() == 2 && bias.layout().num_elements() == d_out).then_some(Self {
+            weight,
+            bias,
+            d_in,
+            d_out,
+        })
+    }
+
+    fn bias(&self) -> &[f32] {
+        let (start, end) = self.bias.layout().contiguous_offsets().expect("contiguous");
+        &self.bias.storage::<f32>()[start..end]
+    }
+
+    /// `dst[m, d_out] += lhs[m, d_in] · weight`, both row-major and contiguous.
+    fn accumulate(&self, dst: &mut [f32], lhs: &[f32], m: usize) {
+        assert_eq!(dst.len(), m * self.d_out, "projection output shape");
+        assert_eq!(lhs.len(), m * self.d_in, "projection input shape");
+        let layout = self.weight.layout();
+        let (rs, cs) = (layout.strides()[0], layout.strides()[1]);
+        let data = self.weight.storage::<f32>();
+        // Both extreme corners of the weight view lie inside its storage.
+        let last = layout.start_offset() as isize
+            + (self.d_in as isize - 1) * rs
+            + (self.d_out as isize - 1) * cs;
+        assert!(last >= 0 && (last as usize) < data.len(), "weight view");
+        // SAFETY: the asserts above bound every index gemm touches in all three
+        // matrices; `dst` and `lhs` are distinct slices.
+        unsafe {
+            gemm::gemm(
+                m,
+                self.d_out,
+                self.d_in,
+                dst.as_mut_ptr(),
+                1,
+                self.d_out as isize,
+                true,
+                lhs.as_ptr(),
+                1,
+                self.d_in as isize,
+                data.as_ptr().add(layout.start_offset()),
+                cs,
+                rs,
+                1.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                PARALLELISM,
+            );
+        }
+    }
+}
+
+/// A LayerNorm's scale and shift on flex.
+pub struct Norm {
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    eps: f32,
+}
+
+impl Norm {
+    /// The flex f32 buffers behind a burn `LayerNorm` with a bias, or `None`.
+    /// `eps` is the config's (burn keeps its own private).
+    pub fn new(norm: &LayerNorm, eps: f64) -> Option<Self> {
+        Some(Self {
+            gamma: flex_f32(&norm.gamma.val())?.to_contiguous(),
+            beta: flex_f32(&norm.beta.as_ref()?.val())?.to_contiguous(),
+            eps: eps as f32,
+        })
+    }
+
+    fn gamma(&self) -> &[f32] {
+        contiguous(&self.gamma)
+    }
+
+    fn beta(&self) -> &[f32] {
+        contiguous(&self.beta)
+    }
+}
+
+fn contiguous(t: &FlexTensor) -> &[f32] {
+    let (start, end) = t.layout().contiguous_offsets().expect("contiguous");
+    &t.storage::<f32>()[start..end]
+}
+
+/// One encoder layer's parameters, as the kernel reads them.
+pub struct LayerParams {
+    /// Fused `[q | k | v]` projection.
+    pub qkv: Dense,
+    /// Attention output projection.
+    pub attention_output: Dense,
+    /// LayerNorm after attention.
+    pub attention_norm: Norm,
+    /// Feed-forward up-projection.
+    pub intermediate: Dense,
+    /// Feed-forward down-projection.
+    pub output: Dense,
+    /// LayerNorm after the feed-forward block.
+    pub output_norm: Norm,
+    /// Attention heads.
+    pub heads: usize,
+    /// Feed-forward activation.
+    pub activation: Activation,
+}
+
+impl LayerParams {
+    /// Whether the shapes chain: `hidden → 3·hidden`, `hidden → hidden`,
+    /// `hidden → ffn → hidden`, LayerNorms of `hidden`.
+    fn fits(&self, hidden: usize) -> bool {
+        let dense = |d: &Dense, i, o| d.d_in == i && d.d_out == o;
+        let ffn = self.intermediate.d_out;
+        let norm = |n: &Norm| n.gamma().len() == hidden && n.beta().len() == hidden;
+        self.heads > 0
+            && hidden.is_multiple_of(self.heads)
+            && dense(&self.qkv, hidden, 3 * hidden)
+            && dense(&self.attention_output, hidden, hidden)
+            && dense(&self.intermediate, hidden, ffn)
+            && dense(&self.output, ffn, hidden)
+            && norm(&self.attention_norm)
+            && norm(&self.output_norm)
+    }
+}
+
+/// Run `layers` over `x` (`[batch, seq, hidden]`; `padding_mask` `[batch, seq]`, true
+/// at padding). `Err(x)` gives the input back untouched when it is not an f32 flex
+/// tensor without autodiff or the shapes do not chain, for the caller's module path.
+#[allow(clippy::result_large_err)] // handing the tensor back is the point; no copy is made
+pub fn encoder(
+    layers: &[LayerParams],
+    x: Tensor<3>,
+    padding_mask: &Tensor<2, Bool>,
+) -> Result<Tensor<3>, Tensor<3>> {
+    let [batch, seq, hidden] = x.dims();
+    if layers.iter().any(|l| !l.fits(hidden)) || flex_f32(&x).is_none() {
+        return Err(x);
+    }
+    let Ok(mask) = padding_mask.clone().try_into_primitive::<Flex>() else {
+        return Err(x);
+    };
+    let mask = mask.to_contiguous();
+    let Some((ms, me)) = mask.layout().contiguous_offsets() else {
+        return Err(x);
+    };
+    let keep = keep_of(&mask.bytes()[ms..me]);
+    let Ok(mut p) = x.try_into_primitive::<Flex>() else {
+        unreachable!("checked by flex_f32 above");
+    };
+    debug_assert_eq!(p.dtype(), DType::F32);
+    if !p.is_contiguous() {
+        p = p.to_contiguous();
+    }
+    let (start, end) = p.layout().contiguous_offsets().expect("contiguous");
+    // In place when the embeddings' output is ours alone (it is: nothing else holds it).
+    let x = &mut p.storage_mut::<f32>()[start..end];
+    let m = batch * seq;
+    let ffn = layers
+        .iter()
+        .map(|l| l.intermediate.d_out)
+        .max()
+        .unwrap_or(0);
+    let mut qkv = vec![0.0f32; m * 3 * hidden];
+    let mut ctx = vec![0.0f32; m * hidden];
+    let mut inter = vec![0.0f32; m * ffn];
+    for l in layers {
+        let f = l.intermediate.d_out;
+        let inter = &mut inter[..m * f];
+        fill_rows(&mut qkv, l.qkv.bias());
+        l.qkv.accumulate(&mut qkv, x, m);
+        attention_into(&mut ctx, &qkv, &keep, batch, seq, hidden, l.heads);
+        add_rows(x, l.attention_output.bias());
+        l.attention_output.accumulate(x, &ctx, m);
+        layer_norm_rows(x, &l.attention_norm);
+        fill_rows(inter, l.intermediate.bias());
+        l.intermediate.accumulate(inter, x, m);
+        activate(inter, f, l.activation);
+        add_rows(x, l.output.bias());
+        l.output.accumulate(x, inter, m);
+        layer_norm_rows(x, &l.output_norm);
+    }
+    Ok(Tensor::from_primitive::<Flex>(p))
+}
+
+/// Threads for the projections: all of rayon's natively, one on wasm.
+#[cfg(all(feature = "native", not(target_family = "wasm")))]
+const PARALLELISM: gemm::Parallelism = gemm::Parallelism::Rayon(0);
+#[cfg(not(all(feature = "native", not(target_family = "wasm"))))]
+const PARALLELISM: gemm::Parallelism = gemm::Parallelism::None;
+
+/// Run `f` over blocks of whole rows of `buf` (row length `width`), in parallel
+/// natively. Blocks are about 64 KiB: enough work per task, and cache-sized.
+fn for_row_blocks(buf: &mut [f32], width: usize, f: impl Fn(&mut [f32]) + Sync + Send) {
+    let rows = (16_384 / width.max(1)).max(1);
+    #[cfg(all(feature = "native", not(target_family = "wasm")))]
+    {
+        use rayon::prelude::*;
+        buf.par_chunks_mut(rows * width).for_each(f);
+    }
+    #[cfg(not(all(feature = "native", not(target_family = "wasm"))))]
+    buf.chunks_mut(rows * width).for_each(f);
+}
+
+/// Every row of `buf` set to `row`.
+fn fill_rows(buf: &mut [f32], row: &[f32]) {
+    for_row_blocks(buf, row.len(), |block| {
+        for r in block.chunks_exact_mut(row.len()) {
+            r.copy_from_slice(row);
+        }
+    });
+}
+
+/// `row` added to every row of `buf`.
+fn add_rows(buf: &mut [f32], row: &[f32]) {
+    for_row_blocks(buf, row.len(), |block| add_rows_block(block, row));
+}
+
+multiversion! {
+    fn add_rows_block(block: &mut [f32], row: &[f32]) {
+        for r in block.chunks_exact_mut(row.len()) {
+            for (v, b) in r.iter_mut().zip(row) {
+                *v += b;
+            }
+        }
+    }
+}
+
+/// LayerNorm of every row of `buf`, in place.
+fn layer_norm_rows(buf: &mut [f32], norm: &Norm) {
+    let (gamma, beta) = (norm.gamma(), norm.beta());
+    for_row_blocks(buf, gamma.len(), |block| {
+        layer_norm_block(block, gamma, beta, norm.eps)
+    });
+}
+
+multiversion! {
+    fn layer_norm_block(block: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+        let width = gamma.len();
+        let n = width / 8 * 8;
+        for row in block.chunks_exact_mut(width) {
+            // Two passes (mean, then centred squares) as PyTorch does, in eight
+            // partial sums so the reductions vectorise.
+            let mut acc = [0.0f32; 8];
+            for c in row[..n].chunks_exact(8) {
+                for i in 0..8 {
+                    acc[i] += c[i];
+                }
+            }
+            let mean = (acc.iter().sum::<f32>() + row[n..].iter().sum::<f32>()) / width as f32;
+            let mut acc = [0.0f32; 8];
+            for c in row[..n].chunks_exact(8) {
+                for i in 0..8 {
+                    let d = c[i] - mean;
+                    acc[i] += d * d;
+                }
+            }
+            let tail: f32 = row[n..].iter().map(|v| (v - mean) * (v - mean)).sum();
+            let var = (acc.iter().sum::<f32>() + tail) / width as f32;
+            let inv = 1.0 / (var + eps).sqrt();
+            for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
+                *v = (*v - mean) * inv * g + b;
+            }
+        }
+    }
+}
+
+/// The feed-forward activation over `buf` (rows of `width`), in place.
+fn activate(buf: &mut [f32], width: usize, activation: Activation) {
+    match activation {
+        Activation::Gelu => for_row_blocks(buf, width, super::gelu_slice),
+        Activation::GeluTanh => for_row_blocks(buf, width, gelu_tanh_block),
+        Activation::Relu => for_row_blocks(buf, width, relu_block),
+    }
+}
+
+multiversion! {
+    /// `x·σ(2u)` with `u = √(2/π)(x + 0.044715x³)`: the same function as
+    /// `0.5x(1 + tanh u)`, written with one `exp`.
+    fn gelu_tanh_block(x: &mut [f32]) {
+        const K: f32 = 0.797_884_6; // √(2/π)
+        for v in x.iter_mut() {
+            let t = *v;
+            let u = K * (t + 0.044_715 * t * t * t);
+            // exp(-2u) only for u ≥ 0 and exp(2u) otherwise: arguments stay ≤ 0.
+            let e = super::exp(-2.0 * u.abs());
+            let s = if u >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+            *v = t * s;
+        }
+    }
+}
+
+multiversion! {
+    fn relu_block(x: &mut [f32]) {
+        for v in x.iter_mut() {
+            *v = v.max(0.0);
+        }
+    }
+}
