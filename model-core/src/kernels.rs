@@ -28,19 +28,19 @@ pub mod layer;
 /// baseline; chosen at run time) and with simd128 on wasm, so that the branch-free
 /// loops inside vectorise to the widest registers the CPU has.
 macro_rules! multiversion {
-    ($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$attr])*
-        $vis fn $name($($arg: $ty),*) {
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[inline(always)]
-            fn body($($arg: $ty),*) $body
+            fn body($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx2,fma")]
-                fn avx512($($arg: $ty),*) {
+                fn avx512($($arg: $ty),*) $(-> $ret)? {
                     body($($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
-                fn avx2($($arg: $ty),*) {
+                fn avx2($($arg: $ty),*) $(-> $ret)? {
                     body($($arg),*)
                 }
                 if std::arch::is_x86_feature_detected!("avx512f") {
@@ -60,7 +60,7 @@ macro_rules! multiversion {
             #[cfg(target_family = "wasm")]
             {
                 #[target_feature(enable = "simd128")]
-                fn simd128($($arg: $ty),*) {
+                fn simd128($($arg: $ty),*) $(-> $ret)? {
                     body($($arg),*)
                 }
                 return simd128($($arg),*);
@@ -160,7 +160,7 @@ pub(crate) fn keep_of(mask: &[u8]) -> Vec<f32> {
 
 /// [`attention_slices`] into a caller's buffer `out` (`[batch, seq, hidden]`, every
 /// cell overwritten), with the mask as [`keep_of`] gives it.
-pub(crate) fn attention_into(
+fn attention_into(
     out: &mut [f32],
     qkv: &[f32],
     keep: &[f32],
@@ -169,30 +169,112 @@ pub(crate) fn attention_into(
     hidden: usize,
     heads: usize,
 ) {
-    assert_eq!(out.len(), batch * seq * hidden, "context shape");
-    assert_eq!(qkv.len(), batch * seq * 3 * hidden, "qkv shape");
     assert_eq!(keep.len(), batch * seq, "mask shape");
+    let spans: Vec<Span> = (0..batch)
+        .map(|b| {
+            let keep = &keep[b * seq..(b + 1) * seq];
+            // Keys after the last real token contribute exactly zero: leave them out.
+            let n_kv = keep.iter().rposition(|&k| k != 0.0).map_or(0, |i| i + 1);
+            Span {
+                row: b * seq,
+                n_q: seq,
+                keep: &keep[..n_kv],
+            }
+        })
+        .collect();
+    attention_spans(out, qkv, &spans, hidden, heads);
+}
+
+/// Attention over packed sequences: `qkv` holds only real tokens, sequence after
+/// sequence (`lens[i]` rows each), and so does `out`; no mask is needed.
+pub(crate) fn attention_packed(
+    out: &mut [f32],
+    qkv: &[f32],
+    lens: &[usize],
+    hidden: usize,
+    heads: usize,
+) {
+    let ones = vec![1.0f32; lens.iter().copied().max().unwrap_or(0)];
+    let mut row = 0;
+    let spans: Vec<Span> = lens
+        .iter()
+        .map(|&len| {
+            let span = Span {
+                row,
+                n_q: len,
+                keep: &ones[..len],
+            };
+            row += len;
+            span
+        })
+        .collect();
+    attention_spans(out, qkv, &spans, hidden, heads);
+}
+
+/// One sequence's rows in the `qkv` and `out` buffers.
+struct Span<'a> {
+    /// Its first token's row.
+    row: usize,
+    /// Query rows (its tokens).
+    n_q: usize,
+    /// 1 for a real key, 0 for padding, up to its last real token (the keys).
+    keep: &'a [f32],
+}
+
+/// Every (span, head) pair, in parallel natively. `qkv`: `[rows, 3·hidden]`; `out`:
+/// `[rows, hidden]`; the spans' rows are disjoint.
+fn attention_spans(out: &mut [f32], qkv: &[f32], spans: &[Span], hidden: usize, heads: usize) {
+    let rows = out.len() / hidden.max(1);
+    assert_eq!(out.len(), rows * hidden, "context shape");
+    assert_eq!(qkv.len(), rows * 3 * hidden, "qkv shape");
     assert_eq!(hidden % heads, 0, "hidden not divisible by heads");
+    for s in spans {
+        assert!(
+            s.row + s.n_q <= rows && s.row + s.keep.len() <= rows,
+            "span"
+        );
+    }
     let out_ptr = SyncPtr(out.as_mut_ptr());
-    let job = |scores: &mut Vec<f32>, bh: usize| {
-        // SAFETY: job `bh` writes only the rows of sequence `bh / heads` and the
-        // columns of head `bh % heads`: disjoint from every other job's.
-        unsafe { attention_head(qkv, keep, out_ptr, scores, bh, seq, hidden, heads) }
+    let job = |scratch: &mut Scratch, i: usize| {
+        // SAFETY: job `i` writes only the rows of span `i / heads` and the columns of
+        // head `i % heads`: disjoint from every other job's; bounds asserted above.
+        unsafe {
+            attention_head(
+                qkv,
+                out_ptr,
+                scratch,
+                &spans[i / heads],
+                i % heads,
+                hidden,
+                heads,
+            )
+        }
     };
     #[cfg(all(feature = "native", not(target_family = "wasm")))]
     {
         use rayon::prelude::*;
-        (0..batch * heads)
+        (0..spans.len() * heads)
             .into_par_iter()
-            .for_each_init(Vec::new, |scores, bh| job(scores, bh));
+            .for_each_init(Scratch::default, |scratch, i| job(scratch, i));
     }
     #[cfg(not(all(feature = "native", not(target_family = "wasm"))))]
     {
-        let mut scores = Vec::new();
-        for bh in 0..batch * heads {
-            job(&mut scores, bh);
+        let mut scratch = Scratch::default();
+        for i in 0..spans.len() * heads {
+            job(&mut scratch, i);
         }
     }
+}
+
+/// One attention job's working memory, reused from head to head.
+#[derive(Default)]
+struct Scratch {
+    /// `[seq, width]` scores, then probabilities.
+    scores: Vec<f32>,
+    /// `[width]`: 1 for a real key, 0 for padding and for the columns past `n_kv`.
+    keep: Vec<f32>,
+    /// `[seq]`: 1 / each row's sum of exponentials.
+    inv_sums: Vec<f32>,
 }
 
 /// A raw output pointer shared by the attention jobs, each writing its own cells.
@@ -205,26 +287,22 @@ unsafe impl Sync for SyncPtr {}
 /// One (sequence, head) pair.
 ///
 /// # Safety
-/// `out` points at a `[batch, seq, hidden]` buffer; no other job writes this pair's cells.
-/// `keep`: `[batch, seq]`, 1 for a real token, 0 for padding.
-#[allow(clippy::too_many_arguments)]
+/// `out` points at a `[rows, hidden]` buffer that holds the span's rows; no other job
+/// writes this pair's cells.
 unsafe fn attention_head(
     qkv: &[f32],
-    keep: &[f32],
     out: SyncPtr,
-    scores: &mut Vec<f32>,
-    bh: usize,
-    seq: usize,
+    scratch: &mut Scratch,
+    span: &Span,
+    h: usize,
     hidden: usize,
     heads: usize,
 ) {
-    let (b, h) = (bh / heads, bh % heads);
     let d = hidden / heads;
     let row = 3 * hidden; // stride between tokens in the fused projection
-    let keep = &keep[b * seq..(b + 1) * seq];
-    // Keys after the last real token contribute exactly zero: leave them out.
-    let n_kv = keep.iter().rposition(|&k| k != 0.0).map_or(0, |i| i + 1);
-    let dst = unsafe { out.0.add(b * seq * hidden + h * d) };
+    let (seq, keep) = (span.n_q, span.keep);
+    let n_kv = keep.len();
+    let dst = unsafe { out.0.add(span.row * hidden + h * d) };
     if n_kv == 0 {
         // Nothing to attend to: zeros, as burn's attention gives.
         for t in 0..seq {
@@ -233,11 +311,22 @@ unsafe fn attention_head(
         }
         return;
     }
-    let base = b * seq * row + h * d;
+    let base = span.row * row + h * d;
     let q = qkv[base..].as_ptr();
     let k = qkv[base + hidden..].as_ptr();
     let v = qkv[base + 2 * hidden..].as_ptr();
-    scores.resize(seq * n_kv, 0.0);
+    // Rows padded to a whole number of `LANES` so the softmax runs vectorised to the
+    // end; the extra columns score 0 and are masked out like padding.
+    let width = n_kv.div_ceil(LANES) * LANES;
+    let Scratch {
+        scores,
+        keep: kept,
+        inv_sums,
+    } = scratch;
+    scores.resize(seq * width, 0.0);
+    kept.clear();
+    kept.extend_from_slice(keep);
+    kept.resize(width, 0.0);
     let scale = 1.0 / (d as f32).sqrt();
     // SAFETY (both calls): the strides keep every index inside `qkv`, `scores` and
     // this pair's cells of `out`.
@@ -249,7 +338,7 @@ unsafe fn attention_head(
             d,
             scores.as_mut_ptr(),
             1,
-            n_kv as isize,
+            width as isize,
             false,
             q,
             1,
@@ -265,8 +354,12 @@ unsafe fn attention_head(
             gemm::Parallelism::None,
         );
     }
-    for r in scores.chunks_exact_mut(n_kv) {
-        softmax_row(r, &keep[..n_kv]);
+    // Unnormalised probabilities; each output row is divided by its sum after the
+    // product instead (d values per row rather than n_kv).
+    inv_sums.clear();
+    for r in scores.chunks_exact_mut(width) {
+        r[n_kv..].fill(0.0);
+        inv_sums.push(exp_row(r, kept));
     }
     unsafe {
         // out[seq, d] (row stride `hidden`) = probs[seq, n_kv] · v[n_kv, d]
@@ -280,7 +373,7 @@ unsafe fn attention_head(
             false,
             scores.as_ptr(),
             1,
-            n_kv as isize,
+            width as isize,
             v,
             1,
             row as isize,
@@ -292,13 +385,21 @@ unsafe fn attention_head(
             gemm::Parallelism::None,
         );
     }
+    for (t, &inv) in inv_sums.iter().enumerate() {
+        // SAFETY: row `t`, this head's `d` columns, inside `out`; no other job's.
+        let out_row = unsafe { std::slice::from_raw_parts_mut(dst.add(t * hidden), d) };
+        for o in out_row {
+            *o *= inv;
+        }
+    }
 }
 
 multiversion! {
-    /// Masked softmax of one score row: `keep[j]` is 1 for a real key, 0 for padding.
-    /// Padding keys get exactly zero; a row with no real key becomes all zeros.
-    fn softmax_row(row: &mut [f32], keep: &[f32]) {
-        softmax_row_body(row, keep)
+    /// The numerators of a masked softmax, in place: `row[j] = exp(row[j] - max)` for
+    /// a real key (`keep[j]` 1), exactly 0 for padding (`keep[j]` 0). Returns `1 / Σ`,
+    /// by which the caller scales; 0 for a row with no real key (all zeros then).
+    fn exp_row(row: &mut [f32], keep: &[f32]) -> f32 {
+        exp_row_body(row, keep)
     }
 }
 
@@ -307,15 +408,24 @@ multiversion! {
 // Branch-free bodies the compiler turns into SIMD; on x86_64 they are compiled again
 // with AVX2+FMA and AVX-512 and picked at run time, on wasm they use simd128 (built in).
 
+/// Independent partial results per loop: one AVX-512 register of f32 (two AVX2 ones,
+/// four simd128 ones), so reductions vectorise at the full width.
+const LANES: usize = 16;
+
 #[inline(always)]
-fn softmax_row_body(row: &mut [f32], keep: &[f32]) {
-    // Max over real keys, as a select the compiler vectorises (eight lanes of partials).
-    let mut lanes = [f32::NEG_INFINITY; 8];
-    let n = row.len() / 8 * 8;
-    for (r, k) in row[..n].chunks_exact(8).zip(keep[..n].chunks_exact(8)) {
-        for i in 0..8 {
+fn exp_row_body(row: &mut [f32], keep: &[f32]) -> f32 {
+    // Max over real keys, as a select the compiler vectorises (`LANES` partials).
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let n = row.len() / LANES * LANES;
+    for (r, k) in row[..n]
+        .chunks_exact(LANES)
+        .zip(keep[..n].chunks_exact(LANES))
+    {
+        for i in 0..LANES {
+            // A compare and select, which is one `max` instruction; `f32::max` has
+            // NaN rules that keep the compiler from vectorising it.
             let v = if k[i] != 0.0 { r[i] } else { f32::NEG_INFINITY };
-            lanes[i] = lanes[i].max(v);
+            lanes[i] = if v > lanes[i] { v } else { lanes[i] };
         }
     }
     for (&r, &k) in row[n..].iter().zip(&keep[n..]) {
@@ -326,28 +436,24 @@ fn softmax_row_body(row: &mut [f32], keep: &[f32]) {
     let max = lanes.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
     if max == f32::NEG_INFINITY {
         row.fill(0.0);
-        return;
+        return 0.0;
     }
     let sum = exp_masked_body(row, keep, max);
-    if sum > 0.0 {
-        let inv = 1.0 / sum;
-        for s in row.iter_mut() {
-            *s *= inv;
-        }
-    } else {
-        row.fill(0.0);
-    }
+    if sum > 0.0 { 1.0 / sum } else { 0.0 }
 }
 
 /// `row[j] = exp(row[j] - max) · keep[j]`, returning the sum.
 #[inline(always)]
 fn exp_masked_body(row: &mut [f32], keep: &[f32], max: f32) -> f32 {
-    // Eight partial sums so the reduction vectorises without reassociating floats
+    // `LANES` partial sums so the reduction vectorises without reassociating floats
     // behind the compiler's back.
-    let mut acc = [0.0f32; 8];
-    let n = row.len() / 8 * 8;
-    for (r, k) in row[..n].chunks_exact_mut(8).zip(keep[..n].chunks_exact(8)) {
-        for i in 0..8 {
+    let mut acc = [0.0f32; LANES];
+    let n = row.len() / LANES * LANES;
+    for (r, k) in row[..n]
+        .chunks_exact_mut(LANES)
+        .zip(keep[..n].chunks_exact(LANES))
+    {
+        for i in 0..LANES {
             let e = exp(r[i] - max) * k[i];
             r[i] = e;
             acc[i] += e;
@@ -406,8 +512,13 @@ pub fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
+    // Round x·log2(e) to the nearest integer n by adding 1.5·2²³: the sum's low
+    // mantissa bits then hold n itself, so 2ⁿ comes from integer ops alone (a float to
+    // int cast is saturating in Rust and would not vectorise).
+    const MAGIC: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2E + 0.5).floor();
+    let t = x * LOG2E + MAGIC;
+    let n = t - MAGIC;
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4f32;
     p = p * r + 1.398_199_9e-3;
@@ -416,7 +527,8 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5;
     let e = (p * r * r + r) + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // n ∈ [-126, 127] after the clamp, so the biased exponent n + 127 is in range.
+    let scale = f32::from_bits(t.to_bits().wrapping_sub(MAGIC.to_bits()).wrapping_add(127) << 23);
     e * scale
 }
 
@@ -569,7 +681,8 @@ mod tests {
     fn masked_softmax_gives_zero_to_padding_and_sums_to_one() {
         let mut row = vec![1.0, 2.0, 3.0, 50.0, 0.5, -1.0, 2.5, 0.0, 1.0];
         let keep = vec![1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0];
-        softmax_row(&mut row, &keep);
+        let inv = exp_row(&mut row, &keep);
+        row.iter_mut().for_each(|p| *p *= inv);
         assert_eq!(row[3], 0.0);
         assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         let z: f64 = [1.0f64, 2.0, 3.0, 0.5, -1.0, 2.5, 0.0, 1.0]
@@ -578,7 +691,7 @@ mod tests {
             .sum();
         assert!((row[2] as f64 - 3f64.exp() / z).abs() < 1e-6);
         let mut none = vec![1.0, 2.0];
-        softmax_row(&mut none, &[0.0, 0.0]);
+        assert_eq!(exp_row(&mut none, &[0.0, 0.0]), 0.0);
         assert_eq!(none, vec![0.0, 0.0]);
     }
 }
