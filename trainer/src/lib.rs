@@ -1,6 +1,7 @@
 //! The trainer's library: everything the `trainer` command line runs, in modules
 //! that tests and the fuzz targets (`tests/fuzz/`) can call directly.
 
+pub mod allocator;
 pub mod batching;
 pub mod bench;
 pub mod checkpoint;

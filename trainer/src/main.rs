@@ -36,6 +36,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    trainer::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let interrupted = Arc::new(AtomicBool::new(false));
     {

@@ -111,7 +111,7 @@ impl SelfAttention {
             Some(context) => context,
             None => self.attention(qkv, padding_mask, training),
         };
-        let out = self.dropout.forward(self.output.forward(context));
+        let out = super::dropout(&self.dropout, self.output.forward(context));
         self.layer_norm.forward(out + x)
     }
 
@@ -142,7 +142,7 @@ impl SelfAttention {
             // Training: the fused kernel has no dropout, so spell attention out.
             let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_dim as f64).sqrt());
             let probs = softmax(scores.mask_fill(mask, -1.0e9), 3);
-            self.attention_dropout.forward(probs).matmul(v)
+            super::dropout(&self.attention_dropout, probs).matmul(v)
         } else {
             attention(q, k, v, Some(mask), None, AttentionModuleOptions::default())
         };

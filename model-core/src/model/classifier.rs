@@ -112,7 +112,8 @@ impl BertForSequenceClassification {
     /// Logits `[batch, num_labels]`.
     pub fn forward(&self, input: &BertInput) -> Tensor<2> {
         let pooled = self.bert.forward(input).pooler_output;
-        self.classifier.forward(self.dropout.forward(pooled))
+        self.classifier
+            .forward(super::dropout(&self.dropout, pooled))
     }
 
     /// Number of classes the head predicts.

@@ -73,6 +73,6 @@ impl BertEmbeddings {
         let x = self.word_embeddings.forward(input_ids)
             + self.position_embeddings.forward(positions)
             + self.token_type_embeddings.forward(token_type_ids);
-        self.dropout.forward(self.layer_norm.forward(x))
+        super::dropout(&self.dropout, self.layer_norm.forward(x))
     }
 }

@@ -76,7 +76,7 @@ impl BertLayer {
             Activation::GeluTanh => gelu_approximate(h),
             Activation::Relu => relu(h),
         };
-        let h = self.dropout.forward(self.output.forward(h));
+        let h = super::dropout(&self.dropout, self.output.forward(h));
         self.layer_norm.forward(h + x)
     }
 
