@@ -5,7 +5,7 @@
 //! - attention: the fused kernel against burn's `attention` op plus the head
 //!   split/merge it needs,
 //! - GELU: the fused in-place kernel against burn's `gelu`; LayerNorm and softmax,
-//! - one whole encoder layer.
+//! - one whole encoder layer: the fused stack kernel against the module path.
 //!
 //! `cargo bench -p model-core --bench kernels` (add `-- --quick` for a fast pass).
 //! Random weights: these measure time, not accuracy (the tests cover that).
@@ -18,7 +18,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use model_core::BertConfig;
-use model_core::model::BertLayer;
+use model_core::model::BertEncoder;
 use std::hint::black_box;
 
 const BATCH: usize = 8;
@@ -134,13 +134,18 @@ fn elementwise(c: &mut Criterion) {
 
 fn encoder_layer(c: &mut Criterion) {
     let device = Device::flex();
-    let layer = BertLayer::init(&minilm_config(), &device);
+    // One layer, run by the fused stack kernel (`BertEncoder::forward` on flex) and by
+    // the modules (burn's ops plus the fused attention and GELU).
+    let encoder = BertEncoder::init(&minilm_config(), &device);
     let x = random([BATCH, SEQ, HIDDEN], &device);
     let mask = padding_mask(&device);
     let mut group = c.benchmark_group("encoder_layer");
     group.throughput(Throughput::Elements((BATCH * SEQ) as u64));
-    group.bench_function("minilm", |b| {
-        b.iter(|| black_box(layer.forward(x.clone(), mask.clone())))
+    group.bench_function("fused_stack", |b| {
+        b.iter(|| black_box(encoder.forward(x.clone(), mask.clone())))
+    });
+    group.bench_function("modules", |b| {
+        b.iter(|| black_box(encoder.forward_modules(x.clone(), mask.clone())))
     });
     group.finish();
 }

@@ -97,7 +97,8 @@ impl BertModel {
 pub(crate) fn dropout<const D: usize>(d: &Dropout, x: Tensor<D>) -> Tensor<D> {
     let device = x.device();
     let inner = device.clone().inner();
-    if inner != Device::flex() || !d.training.is_enabled() || !device.is_autodiff() || d.prob == 0.0 {
+    if inner != Device::flex() || !d.training.is_enabled() || !device.is_autodiff() || d.prob == 0.0
+    {
         return d.forward(x);
     }
     let key = Tensor::<1>::random([2], burn::tensor::Distribution::Default, &inner)
