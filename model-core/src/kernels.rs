@@ -23,6 +23,8 @@ use burn::tensor::DType;
 use burn_flex::{Flex, FlexTensor, Layout};
 
 pub mod layer;
+#[cfg(feature = "native")]
+pub mod train;
 
 /// Defines `fn $name` whose body is compiled three times on x86_64 (AVX-512, AVX2+FMA,
 /// baseline; chosen at run time) and with simd128 on wasm, so that the branch-free

@@ -16,6 +16,23 @@ use crate::config::BertConfig;
 use crate::error::Result;
 use crate::weights::Checkpoint;
 
+/// The softmax + dropout training op on flex ([`crate::kernels::train`]), where built.
+#[cfg(feature = "native")]
+fn fused_probs(
+    scores: &Tensor<4>,
+    padding_mask: &Tensor<2, Bool>,
+    scale: f32,
+    dropout: &Dropout,
+) -> Option<Tensor<4>> {
+    crate::kernels::train::attention_probs(scores, padding_mask, scale, dropout)
+}
+
+/// Without the `native` feature (wasm: no training there), burn's ops.
+#[cfg(not(feature = "native"))]
+fn fused_probs(_: &Tensor<4>, _: &Tensor<2, Bool>, _: f32, _: &Dropout) -> Option<Tensor<4>> {
+    None
+}
+
 /// Self-attention block of one layer.
 #[derive(Module, Debug)]
 pub struct SelfAttention {
@@ -135,14 +152,26 @@ impl SelfAttention {
         let k = qkv.clone().narrow(1, heads, heads);
         let v = qkv.narrow(1, 2 * heads, heads);
         let mask = padding_mask
+            .clone()
             .reshape([batch, 1, 1, seq])
             .expand([batch, heads, seq, seq]);
 
         let context = if training {
-            // Training: the fused kernel has no dropout, so spell attention out.
-            let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_dim as f64).sqrt());
-            let probs = softmax(scores.mask_fill(mask, -1.0e9), 3);
-            super::dropout(&self.attention_dropout, probs).matmul(v)
+            // Training: the fused kernel has no dropout, so spell attention out; on flex
+            // the softmax and dropout are one op with its own backward pass.
+            let scale = 1.0 / (head_dim as f64).sqrt();
+            let scores = q.matmul(k.swap_dims(2, 3));
+            let fused = fused_probs(
+                &scores,
+                &padding_mask,
+                scale as f32,
+                &self.attention_dropout,
+            );
+            let probs = fused.unwrap_or_else(|| {
+                let probs = softmax((scores * scale).mask_fill(mask, -1.0e9), 3);
+                super::dropout(&self.attention_dropout, probs)
+            });
+            probs.matmul(v)
         } else {
             attention(q, k, v, Some(mask), None, AttentionModuleOptions::default())
         };

@@ -101,13 +101,23 @@ pub(crate) fn dropout<const D: usize>(d: &Dropout, x: Tensor<D>) -> Tensor<D> {
     {
         return d.forward(x);
     }
-    let key = Tensor::<1>::random([2], burn::tensor::Distribution::Default, &inner)
-        .into_data()
-        .iter::<f32>()
-        .fold(0u64, |k, v| (k << 32) | v.to_bits() as u64);
+    let key = dropout_key(&device);
     let shape = x.shape();
     let mask = crate::kernels::dropout_mask(shape.num_elements(), d.prob as f32, key);
     x * Tensor::<D>::from_data(TensorData::new(mask, shape), &device)
+}
+
+/// A dropout-mask key: two numbers from burn's seeded stream on `device`'s inner
+/// backend, so masks follow the run's seed (and its per-batch reseeding on resume).
+pub(crate) fn dropout_key(device: &Device) -> u64 {
+    Tensor::<1>::random(
+        [2],
+        burn::tensor::Distribution::Default,
+        &device.clone().inner(),
+    )
+    .into_data()
+    .iter::<f32>()
+    .fold(0u64, |k, v| (k << 32) | v.to_bits() as u64)
 }
 
 /// A `Linear` from a PyTorch `nn.Linear` named `prefix` (`prefix.weight`, `prefix.bias`).

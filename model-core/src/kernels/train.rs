@@ -1,0 +1,286 @@
+//! Attention probabilities for CPU training as one autodiff op on flex.
+//!
+//! Under autodiff, `softmax(mask_fill(q·kᵀ·scale, -1e9))` followed by dropout is seven
+//! of burn's ops over the `[batch, heads, seq, seq]` scores (scale, mask, max, subtract,
+//! exp, sum, divide, then the dropout product), each a pass over 50 MB at batch 16 ×
+//! 256 tokens with a fresh tensor, and as many again backwards. Here the forward is one
+//! pass (the vectorised masked softmax of [`super::exp_row`], then the dropout mask)
+//! and the backward one more: `∂s = scale · p ⊙ (g' − Σ g'⊙p)` with `g' = g ⊙ mask`.
+//! The dropout mask is not stored: it is regenerated from its key in the backward pass.
+
+use burn::nn::Dropout;
+use burn::prelude::*;
+use burn::tensor::{Bytes, DType};
+use burn_autodiff::Autodiff;
+use burn_autodiff::checkpoint::base::Checkpointer;
+use burn_autodiff::checkpoint::strategy::NoCheckpointing;
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn_flex::{Flex, FlexTensor, Layout};
+
+use super::{LANES, dropout_mask, exp_row};
+
+type Ad = Autodiff<Flex, NoCheckpointing>;
+
+/// What the backward pass needs.
+#[derive(Debug, Clone)]
+struct Saved {
+    /// The softmax probabilities, before dropout.
+    probs: FlexTensor,
+    /// Dropout probability and mask key (0 and unused when dropout is off).
+    drop: f32,
+    key: u64,
+    scale: f32,
+}
+
+#[derive(Debug)]
+struct SoftmaxDropout;
+
+impl Backward<Flex, 1> for SoftmaxDropout {
+    type State = Saved;
+
+    fn backward(self, ops: Ops<Saved, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let saved = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| backward(grad, &saved));
+    }
+}
+
+/// `dropout(softmax(scores · scale, keys masked where padding))` over the last axis of
+/// `scores` (`[batch, heads, seq, seq]`, tracked on flex autodiff without gradient
+/// checkpointing); `padding_mask`: `[batch, seq]`, true at padding. `None` when the
+/// tensors are anything else: the caller then runs burn's ops.
+pub fn attention_probs(
+    scores: &Tensor<4>,
+    padding_mask: &Tensor<2, Bool>,
+    scale: f32,
+    dropout: &Dropout,
+) -> Option<Tensor<4>> {
+    let device = scores.device();
+    if !device.is_autodiff() || device.clone().inner() != Device::flex() {
+        return None;
+    }
+    let [batch, heads, seq, keys] = scores.dims();
+    if keys != seq || padding_mask.dims() != [batch, seq] || scores.dtype() != DType::F32 {
+        return None;
+    }
+    let ad = scores.clone().try_into_primitive::<Ad>().ok()?;
+    let keep: Vec<f32> = padding_mask
+        .clone()
+        .into_data()
+        .iter::<bool>()
+        .map(|pad| if pad { 0.0 } else { 1.0 })
+        .collect();
+    let training = dropout.training.is_enabled() && dropout.prob > 0.0;
+    let drop = if training { dropout.prob as f32 } else { 0.0 };
+    let key = if training {
+        crate::model::dropout_key(&device)
+    } else {
+        0
+    };
+    let input = ad.primitive().clone().to_contiguous();
+    let probs = forward_probs(&input, &keep, [batch, heads, seq], scale);
+    let out = if drop > 0.0 {
+        apply_mask(&probs, drop, key)
+    } else {
+        probs.clone()
+    };
+    let saved = Saved {
+        probs,
+        drop,
+        key,
+        scale,
+    };
+    let tracked = match SoftmaxDropout
+        .prepare::<NoCheckpointing>([ad.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(saved, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Some(Tensor::from_primitive::<Ad>(tracked))
+}
+
+/// Rows of `seq` scores → masked softmax probabilities, in parallel natively.
+fn forward_probs(
+    scores: &FlexTensor,
+    keep: &[f32],
+    [batch, heads, seq]: [usize; 3],
+    scale: f32,
+) -> FlexTensor {
+    let (start, end) = scores.layout().contiguous_offsets().expect("contiguous");
+    let mut probs = scores.storage::<f32>()[start..end].to_vec();
+    let per_seq = heads * seq * seq;
+    for_chunks(&mut probs, per_seq, |b, chunk| {
+        let keep = &keep[b * seq..(b + 1) * seq];
+        for row in chunk.chunks_exact_mut(seq) {
+            scale_row(row, scale);
+            let inv = exp_row(row, keep);
+            scale_row(row, inv);
+        }
+    });
+    flex(probs, [batch, heads, seq, seq])
+}
+
+/// `probs ⊙ mask`, the mask regenerated from `key`.
+fn apply_mask(probs: &FlexTensor, drop: f32, key: u64) -> FlexTensor {
+    let p = contiguous(probs);
+    let mut out = dropout_mask(p.len(), drop, key);
+    for (o, &v) in out.iter_mut().zip(p) {
+        *o *= v;
+    }
+    flex(out, dims4(probs))
+}
+
+/// `∂scores` from `∂out`.
+fn backward(grad: FlexTensor, saved: &Saved) -> FlexTensor {
+    let grad = grad.to_contiguous();
+    let shape = dims4(&saved.probs);
+    let seq = shape[3];
+    let p = contiguous(&saved.probs);
+    let mut g = contiguous(&grad).to_vec();
+    if saved.drop > 0.0 {
+        let mask = dropout_mask(g.len(), saved.drop, saved.key);
+        for (g, m) in g.iter_mut().zip(&mask) {
+            *g *= m;
+        }
+    }
+    let block = seq * seq;
+    for_chunks(&mut g, block, |c, chunk| {
+        let probs = &p[c * block..(c + 1) * block];
+        for (g, p) in chunk.chunks_exact_mut(seq).zip(probs.chunks_exact(seq)) {
+            softmax_backward_row(g, p, saved.scale);
+        }
+    });
+    flex(g, shape)
+}
+
+super::multiversion! {
+    fn scale_row(row: &mut [f32], by: f32) {
+        for v in row.iter_mut() {
+            *v *= by;
+        }
+    }
+}
+
+super::multiversion! {
+    /// `g ← scale · p ⊙ (g − Σ g⊙p)`, in place.
+    fn softmax_backward_row(g: &mut [f32], p: &[f32], scale: f32) {
+        let mut acc = [0.0f32; LANES];
+        let n = g.len() / LANES * LANES;
+        for (g, p) in g[..n].chunks_exact(LANES).zip(p[..n].chunks_exact(LANES)) {
+            for i in 0..LANES {
+                acc[i] += g[i] * p[i];
+            }
+        }
+        let tail: f32 = g[n..].iter().zip(&p[n..]).map(|(g, p)| g * p).sum();
+        let dot = acc.iter().sum::<f32>() + tail;
+        for (g, &p) in g.iter_mut().zip(p) {
+            *g = scale * p * (*g - dot);
+        }
+    }
+}
+
+/// Run `f(i, chunk)` over the `len`-sized chunks of `buf`, in parallel natively.
+fn for_chunks(buf: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    use rayon::prelude::*;
+    buf.par_chunks_mut(len.max(1))
+        .enumerate()
+        .for_each(|(i, c)| f(i, c));
+}
+
+fn contiguous(t: &FlexTensor) -> &[f32] {
+    let (start, end) = t.layout().contiguous_offsets().expect("contiguous");
+    &t.storage::<f32>()[start..end]
+}
+
+fn dims4(t: &FlexTensor) -> [usize; 4] {
+    let s = t.layout().shape();
+    [s[0], s[1], s[2], s[3]]
+}
+
+fn flex(data: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+    FlexTensor::new(
+        Bytes::from_elems(data),
+        Layout::contiguous(shape.into()),
+        DType::F32,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::DropoutConfig;
+    use burn::tensor::activation::softmax;
+
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed;
+        (0..n)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 40) as f32 / (1u64 << 24) as f32) * 6.0 - 3.0
+            })
+            .collect()
+    }
+
+    fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
+        let (a, b) = (
+            a.into_data().try_to_vec::<f32>().unwrap(),
+            b.into_data().try_to_vec::<f32>().unwrap(),
+        );
+        a.iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    /// The op against burn's `softmax(mask_fill(x · scale))` + dropout, values and
+    /// gradients, with dropout off and on (both draw the same mask key from the same seed).
+    #[test]
+    fn fused_softmax_dropout_matches_burns_ops_forward_and_backward() {
+        let device = Device::flex().autodiff();
+        let (b, h, s) = (2, 3, 20);
+        let scale = 0.35f32;
+        let pad: Vec<bool> = (0..b * s).map(|i| i / s == 1 && i % s >= 13).collect();
+        let mask = Tensor::<2, Bool>::from_data(TensorData::new(pad, [b, s]), &device);
+        let data = TensorData::new(values(b * h * s * s, 3), [b, h, s, s]);
+        let weights = Tensor::<4>::from_data(
+            TensorData::new(values(b * h * s * s, 9), [b, h, s, s]),
+            &device,
+        );
+        for p in [0.0, 0.1] {
+            let dropout = DropoutConfig::new(p).init();
+
+            device.seed(7);
+            let x = Tensor::<4>::from_data(data.clone(), &device).require_grad();
+            let y = attention_probs(&x, &mask, scale, &dropout).expect("flex autodiff");
+            let grads = (y.clone() * weights.clone()).sum().backward();
+            let gx = x.grad(&grads).unwrap();
+
+            device.seed(7);
+            let x2 = Tensor::<4>::from_data(data.clone(), &device).require_grad();
+            let m4 = mask.clone().reshape([b, 1, 1, s]).expand([b, h, s, s]);
+            let probs = softmax((x2.clone() * scale as f64).mask_fill(m4, -1.0e9), 3);
+            let y2 = crate::model::dropout(&dropout, probs);
+            let grads2 = (y2.clone() * weights.clone()).sum().backward();
+            let gx2 = x2.grad(&grads2).unwrap();
+
+            let dy = max_diff(y.inner(), y2.inner());
+            let dg = max_diff(gx, gx2);
+            assert!(dy < 1e-5, "p={p}: probabilities differ by {dy}");
+            assert!(dg < 1e-5, "p={p}: gradients differ by {dg}");
+        }
+    }
+
+    #[test]
+    fn declines_anything_but_flex_autodiff() {
+        let device = Device::flex();
+        let x = Tensor::<4>::zeros([1, 1, 2, 2], &device);
+        let mask =
+            Tensor::<2, Bool>::from_data(TensorData::new(vec![false, false], [1, 2]), &device);
+        let dropout = DropoutConfig::new(0.1).init();
+        assert!(attention_probs(&x, &mask, 1.0, &dropout).is_none());
+    }
+}
