@@ -82,8 +82,13 @@ fn flex_f32<const D: usize>(x: &Tensor<D>) -> Option<FlexTensor> {
     x.clone().try_into_primitive::<Flex>().ok()
 }
 
-/// Exact (erf) GELU, in place on flex; burn's `gelu` elsewhere.
+/// Exact (erf) GELU, in place on flex; as a tracked op on flex autodiff
+/// (`train::gelu`, native builds); burn's `gelu` elsewhere.
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "native")]
+    if let Some(y) = train::gelu(&x) {
+        return y; // training on flex: the op with its own backward pass
+    }
     let Some(mut p) = flex_f32(&x) else {
         return burn::tensor::activation::gelu(x);
     };
