@@ -586,7 +586,7 @@ pub fn exp(x: f32) -> f32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// erf to double precision by its Maclaurin series (|x| ≤ 3) or the asymptotic
@@ -634,7 +634,7 @@ mod tests {
     }
 
     /// Random values in [-2, 2) from a fixed LCG: reproducible without a rand dependency.
-    fn values(n: usize, seed: u64) -> Vec<f32> {
+    pub(crate) fn values(n: usize, seed: u64) -> Vec<f32> {
         let mut state = seed;
         (0..n)
             .map(|_| {

@@ -19,7 +19,7 @@ use burn_autodiff::Autodiff;
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn_autodiff::ops::{Backward, NodeGuard, Ops, OpsKind, unary};
 use burn_flex::{Flex, FlexTensor, Layout};
 
 use super::{LANES, dropout_mask, exp_row};
@@ -83,15 +83,7 @@ pub fn gelu<const D: usize>(x: &Tensor<D>) -> Option<Tensor<D>> {
     let mut out = contiguous(&input).to_vec();
     for_chunks(&mut out, 1 << 14, |_, chunk| super::gelu_slice(chunk));
     let out = flex_shaped(out, &input);
-    let tracked = match GeluOp
-        .prepare::<NoCheckpointing>([ad.node()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(input, out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    };
-    Some(Tensor::from_primitive::<Ad>(tracked))
+    Some(track(GeluOp, ad.node(), input, out))
 }
 
 super::multiversion! {
@@ -104,6 +96,25 @@ super::multiversion! {
             *g *= cdf + x * pdf;
         }
     }
+}
+
+/// Register `op` as the graph node making `out` from the tensor behind `node`, keeping
+/// `state` for its backward pass (dropped when nothing needs a gradient).
+fn track<O: Backward<Flex, 1>, const D: usize>(
+    op: O,
+    node: NodeGuard,
+    state: O::State,
+    out: FlexTensor,
+) -> Tensor<D> {
+    let tracked = match op
+        .prepare::<NoCheckpointing>([node])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(state, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Tensor::from_primitive::<Ad>(tracked)
 }
 
 /// A contiguous f32 flex tensor of `like`'s shape.
@@ -160,15 +171,7 @@ pub fn attention_probs(
         key,
         scale,
     };
-    let tracked = match SoftmaxDropout
-        .prepare::<NoCheckpointing>([ad.node()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(saved, out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    };
-    Some(Tensor::from_primitive::<Ad>(tracked))
+    Some(track(SoftmaxDropout, ad.node(), saved, out))
 }
 
 /// Rows of `seq` scores → masked softmax probabilities, in parallel natively.
@@ -283,15 +286,11 @@ mod tests {
     use burn::nn::DropoutConfig;
     use burn::tensor::activation::softmax;
 
+    /// Reproducible values in [-3, 3).
     fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut state = seed;
-        (0..n)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((state >> 40) as f32 / (1u64 << 24) as f32) * 6.0 - 3.0
-            })
+        crate::kernels::tests::values(n, seed)
+            .iter()
+            .map(|v| v * 1.5)
             .collect()
     }
 
