@@ -82,6 +82,36 @@ fn flex_f32<const D: usize>(x: &Tensor<D>) -> Option<FlexTensor> {
     x.clone().try_into_primitive::<Flex>().ok()
 }
 
+/// The f32 elements of a contiguous flex tensor.
+pub(crate) fn f32s(t: &FlexTensor) -> &[f32] {
+    let (start, end) = t.layout().contiguous_offsets().expect("contiguous");
+    &t.storage::<f32>()[start..end]
+}
+
+/// A contiguous f32 flex tensor holding `data` in `shape`.
+pub(crate) fn f32_tensor(data: Vec<f32>, shape: burn::tensor::Shape) -> FlexTensor {
+    FlexTensor::new(
+        Bytes::from_elems(data),
+        Layout::contiguous(shape),
+        DType::F32,
+    )
+}
+
+/// Run `f(i, chunk)` over the `len`-element chunks of `buf`: in parallel with rayon
+/// natively, in order on wasm.
+pub(crate) fn for_chunks(buf: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    let len = len.max(1);
+    #[cfg(all(feature = "native", not(target_family = "wasm")))]
+    {
+        use rayon::prelude::*;
+        buf.par_chunks_mut(len)
+            .enumerate()
+            .for_each(|(i, c)| f(i, c));
+    }
+    #[cfg(not(all(feature = "native", not(target_family = "wasm"))))]
+    buf.chunks_mut(len).enumerate().for_each(|(i, c)| f(i, c));
+}
+
 /// Exact (erf) GELU, in place on flex; as a tracked op on flex autodiff
 /// (`train::gelu`, native builds); burn's `gelu` elsewhere.
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
@@ -134,11 +164,7 @@ pub fn self_attention(
         width / 3,
         heads,
     );
-    let out = FlexTensor::new(
-        Bytes::from_elems(context),
-        Layout::contiguous([batch, seq, width / 3].into()),
-        DType::F32,
-    );
+    let out = f32_tensor(context, [batch, seq, width / 3].into());
     Some(Tensor::from_primitive::<Flex>(out))
 }
 
@@ -420,15 +446,9 @@ pub fn dropout_mask(n: usize, prob: f32, key: u64) -> Vec<f32> {
     let scale = if keep > 0.0 { (1.0 / keep) as f32 } else { 0.0 };
     let mut mask = vec![0.0f32; n];
     const CHUNK: usize = 1 << 16;
-    let fill =
-        |(c, out): (usize, &mut [f32])| mask_chunk(out, (c * CHUNK) as u64, key, threshold, scale);
-    #[cfg(all(feature = "native", not(target_family = "wasm")))]
-    {
-        use rayon::prelude::*;
-        mask.par_chunks_mut(CHUNK).enumerate().for_each(fill);
-    }
-    #[cfg(not(all(feature = "native", not(target_family = "wasm"))))]
-    mask.chunks_mut(CHUNK).enumerate().for_each(fill);
+    for_chunks(&mut mask, CHUNK, |c, out| {
+        mask_chunk(out, (c * CHUNK) as u64, key, threshold, scale)
+    });
     mask
 }
 

@@ -27,7 +27,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use burn_flex::{Flex, FlexTensor};
 
-use super::{attention_packed, flex_f32, multiversion};
+use super::{attention_packed, f32s, flex_f32, for_chunks, multiversion};
 use crate::config::Activation;
 
 /// A projection's weights on flex: `weight` `[d_in, d_out]` (any strides), `bias`
@@ -55,8 +55,7 @@ impl Dense {
     }
 
     fn bias(&self) -> &[f32] {
-        let (start, end) = self.bias.layout().contiguous_offsets().expect("contiguous");
-        &self.bias.storage::<f32>()[start..end]
+        f32s(&self.bias)
     }
 
     /// `dst[m, d_out] += lhs[m, d_in] · weight`, both row-major and contiguous.
@@ -118,17 +117,12 @@ impl Norm {
     }
 
     fn gamma(&self) -> &[f32] {
-        contiguous(&self.gamma)
+        f32s(&self.gamma)
     }
 
     fn beta(&self) -> &[f32] {
-        contiguous(&self.beta)
+        f32s(&self.beta)
     }
-}
-
-fn contiguous(t: &FlexTensor) -> &[f32] {
-    let (start, end) = t.layout().contiguous_offsets().expect("contiguous");
-    &t.storage::<f32>()[start..end]
 }
 
 /// One encoder layer's parameters, as the kernel reads them.
@@ -256,13 +250,7 @@ const PARALLELISM: gemm::Parallelism = gemm::Parallelism::None;
 /// natively. Blocks are about 64 KiB: enough work per task, and cache-sized.
 fn for_row_blocks(buf: &mut [f32], width: usize, f: impl Fn(&mut [f32]) + Sync + Send) {
     let rows = (16_384 / width.max(1)).max(1);
-    #[cfg(all(feature = "native", not(target_family = "wasm")))]
-    {
-        use rayon::prelude::*;
-        buf.par_chunks_mut(rows * width).for_each(f);
-    }
-    #[cfg(not(all(feature = "native", not(target_family = "wasm"))))]
-    buf.chunks_mut(rows * width).for_each(f);
+    for_chunks(buf, rows * width, |_, block| f(block));
 }
 
 /// Every row of `buf` set to `row`.

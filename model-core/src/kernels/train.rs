@@ -14,15 +14,15 @@
 
 use burn::nn::Dropout;
 use burn::prelude::*;
-use burn::tensor::{Bytes, DType};
+use burn::tensor::DType;
 use burn_autodiff::Autodiff;
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, NodeGuard, Ops, OpsKind, unary};
-use burn_flex::{Flex, FlexTensor, Layout};
+use burn_flex::{Flex, FlexTensor};
 
-use super::{LANES, dropout_mask, exp_row};
+use super::{LANES, dropout_mask, exp_row, f32_tensor, f32s, for_chunks};
 
 type Ad = Autodiff<Flex, NoCheckpointing>;
 
@@ -60,8 +60,8 @@ impl Backward<Flex, 1> for GeluOp {
         let input = ops.state;
         unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
             let grad = grad.to_contiguous();
-            let mut g = contiguous(&grad).to_vec();
-            let x = contiguous(&input);
+            let mut g = f32s(&grad).to_vec();
+            let x = f32s(&input);
             let width = 1 << 14;
             for_chunks(&mut g, width, |c, chunk| {
                 gelu_grad(chunk, &x[c * width..c * width + chunk.len()])
@@ -80,7 +80,7 @@ pub fn gelu<const D: usize>(x: &Tensor<D>) -> Option<Tensor<D>> {
     }
     let ad = x.clone().try_into_primitive::<Ad>().ok()?;
     let input = ad.primitive().clone().to_contiguous();
-    let mut out = contiguous(&input).to_vec();
+    let mut out = f32s(&input).to_vec();
     for_chunks(&mut out, 1 << 14, |_, chunk| super::gelu_slice(chunk));
     let out = flex_shaped(out, &input);
     Some(track(GeluOp, ad.node(), input, out))
@@ -119,11 +119,7 @@ fn track<O: Backward<Flex, 1>, const D: usize>(
 
 /// A contiguous f32 flex tensor of `like`'s shape.
 fn flex_shaped(data: Vec<f32>, like: &FlexTensor) -> FlexTensor {
-    FlexTensor::new(
-        Bytes::from_elems(data),
-        Layout::contiguous(like.layout().shape().clone()),
-        DType::F32,
-    )
+    f32_tensor(data, like.layout().shape().clone())
 }
 
 /// `dropout(softmax(scores · scale, keys masked where padding))` over the last axis of
@@ -159,7 +155,7 @@ pub fn attention_probs(
         0
     };
     let input = ad.primitive().clone().to_contiguous();
-    let probs = forward_probs(&input, &keep, [batch, heads, seq], scale);
+    let probs = forward_probs(&input, &keep, [heads, seq], scale);
     let out = if drop > 0.0 {
         apply_mask(&probs, drop, key)
     } else {
@@ -178,11 +174,10 @@ pub fn attention_probs(
 fn forward_probs(
     scores: &FlexTensor,
     keep: &[f32],
-    [batch, heads, seq]: [usize; 3],
+    [heads, seq]: [usize; 2],
     scale: f32,
 ) -> FlexTensor {
-    let (start, end) = scores.layout().contiguous_offsets().expect("contiguous");
-    let mut probs = scores.storage::<f32>()[start..end].to_vec();
+    let mut probs = f32s(scores).to_vec();
     let per_seq = heads * seq * seq;
     for_chunks(&mut probs, per_seq, |b, chunk| {
         let keep = &keep[b * seq..(b + 1) * seq];
@@ -192,26 +187,25 @@ fn forward_probs(
             scale_row(row, inv);
         }
     });
-    flex(probs, [batch, heads, seq, seq])
+    flex_shaped(probs, scores)
 }
 
 /// `probs ⊙ mask`, the mask regenerated from `key`.
 fn apply_mask(probs: &FlexTensor, drop: f32, key: u64) -> FlexTensor {
-    let p = contiguous(probs);
+    let p = f32s(probs);
     let mut out = dropout_mask(p.len(), drop, key);
     for (o, &v) in out.iter_mut().zip(p) {
         *o *= v;
     }
-    flex(out, dims4(probs))
+    flex_shaped(out, probs)
 }
 
 /// `∂scores` from `∂out`.
 fn backward(grad: FlexTensor, saved: &Saved) -> FlexTensor {
     let grad = grad.to_contiguous();
-    let shape = dims4(&saved.probs);
-    let seq = shape[3];
-    let p = contiguous(&saved.probs);
-    let mut g = contiguous(&grad).to_vec();
+    let seq = saved.probs.layout().shape()[3];
+    let p = f32s(&saved.probs);
+    let mut g = f32s(&grad).to_vec();
     if saved.drop > 0.0 {
         let mask = dropout_mask(g.len(), saved.drop, saved.key);
         for (g, m) in g.iter_mut().zip(&mask) {
@@ -225,7 +219,7 @@ fn backward(grad: FlexTensor, saved: &Saved) -> FlexTensor {
             softmax_backward_row(g, p, saved.scale);
         }
     });
-    flex(g, shape)
+    flex_shaped(g, &saved.probs)
 }
 
 super::multiversion! {
@@ -252,32 +246,6 @@ super::multiversion! {
             *g = scale * p * (*g - dot);
         }
     }
-}
-
-/// Run `f(i, chunk)` over the `len`-sized chunks of `buf`, in parallel natively.
-fn for_chunks(buf: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
-    use rayon::prelude::*;
-    buf.par_chunks_mut(len.max(1))
-        .enumerate()
-        .for_each(|(i, c)| f(i, c));
-}
-
-fn contiguous(t: &FlexTensor) -> &[f32] {
-    let (start, end) = t.layout().contiguous_offsets().expect("contiguous");
-    &t.storage::<f32>()[start..end]
-}
-
-fn dims4(t: &FlexTensor) -> [usize; 4] {
-    let s = t.layout().shape();
-    [s[0], s[1], s[2], s[3]]
-}
-
-fn flex(data: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
-    FlexTensor::new(
-        Bytes::from_elems(data),
-        Layout::contiguous(shape.into()),
-        DType::F32,
-    )
 }
 
 #[cfg(test)]
