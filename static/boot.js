@@ -1,6 +1,10 @@
 // Starts the wasm app. A file, not an inline script, so the page's
 // Content-Security-Policy can forbid inline scripts altogether.
-import init from './web.js';
+
+import './wasm-features.js';
+
+const dir = globalThis.bertSentimentWasmDir;
+const { default: init } = await import(`${dir}web.js`);
 
 // Watch for a lost WebGPU device (driver reset, GPU process crash, device.destroy()):
 // the page checks `bertSentimentGpu.lost` before each WebGPU run and moves to the
@@ -17,7 +21,7 @@ if (globalThis.GPUAdapter) {
   };
 }
 
-init({ module_or_path: new URL('web_bg.wasm', import.meta.url) }).catch((e) => {
+init({ module_or_path: new URL(`${dir}web_bg.wasm`, import.meta.url) }).catch((e) => {
   const p = document.createElement('p');
   p.setAttribute('role', 'alert');
   p.textContent = 'The page could not start: ' + e;

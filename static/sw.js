@@ -6,9 +6,12 @@
 // - The app shell (HTML, JS, wasm, CSS, icons) is stale-while-revalidate: it starts
 //   from the cache at once and refreshes the cache in the background.
 // Nothing is ever fetched from another origin.
-const CACHE = 'bert-sentiment-v1';
-const SHELL = ['./', './index.html', './boot.js', './web.js', './web_bg.wasm', './style.css',
-  './manifest.webmanifest', './icons/icon.svg', './icons/icon-192.png', './icons/icon-512.png'];
+importScripts('./wasm-features.js'); // the build boot.js loads: only that one is precached
+const CACHE = 'bert-sentiment-v2';
+const WASM = globalThis.bertSentimentWasmDir;
+const SHELL = ['./', './index.html', './boot.js', './wasm-features.js', `${WASM}web.js`,
+  `${WASM}web_bg.wasm`, './style.css', './manifest.webmanifest', './icons/icon.svg',
+  './icons/icon-192.png', './icons/icon-512.png'];
 
 // The model is cached at install too: the first visit is not yet controlled by the
 // worker, so its own downloads would otherwise never reach the cache.

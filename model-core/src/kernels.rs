@@ -23,6 +23,7 @@ use burn::tensor::DType;
 use burn_flex::{Flex, FlexTensor, Layout};
 
 pub mod layer;
+pub mod packed;
 #[cfg(feature = "native")]
 pub mod train;
 
@@ -219,13 +220,16 @@ fn attention_into(
 }
 
 /// Attention over packed sequences: `qkv` holds only real tokens, sequence after
-/// sequence (`lens[i]` rows each), and so does `out`; no mask is needed.
+/// sequence (`lens[i]` rows each), and so does `out`; no mask is needed. With
+/// `first_only`, only each sequence's first query (`[CLS]`) is computed, over all its
+/// keys; `out`'s other rows are left as they were.
 pub(crate) fn attention_packed(
     out: &mut [f32],
     qkv: &[f32],
     lens: &[usize],
     hidden: usize,
     heads: usize,
+    first_only: bool,
 ) {
     let ones = vec![1.0f32; lens.iter().copied().max().unwrap_or(0)];
     let mut row = 0;
@@ -234,7 +238,7 @@ pub(crate) fn attention_packed(
         .map(|&len| {
             let span = Span {
                 row,
-                n_q: len,
+                n_q: if first_only { len.min(1) } else { len },
                 keep: &ones[..len],
             };
             row += len;
@@ -308,6 +312,9 @@ struct Scratch {
     keep: Vec<f32>,
     /// `[seq]`: 1 / each row's sum of exponentials.
     inv_sums: Vec<f32>,
+    /// In the browser: this head's keys, then values, packed for the GEMM kernel.
+    #[cfg(target_arch = "wasm32")]
+    packed: packed::PackedWeight,
 }
 
 /// A raw output pointer shared by the attention jobs, each writing its own cells.
@@ -344,10 +351,10 @@ unsafe fn attention_head(
         }
         return;
     }
+    if seq == 0 {
+        return;
+    }
     let base = span.row * row + h * d;
-    let q = qkv[base..].as_ptr();
-    let k = qkv[base + hidden..].as_ptr();
-    let v = qkv[base + 2 * hidden..].as_ptr();
     // Rows padded to a whole number of `LANES` so the softmax runs vectorised to the
     // end; the extra columns score 0 and are masked out like padding.
     let width = n_kv.div_ceil(LANES) * LANES;
@@ -355,14 +362,25 @@ unsafe fn attention_head(
         scores,
         keep: kept,
         inv_sums,
+        #[cfg(target_arch = "wasm32")]
+        packed,
     } = scratch;
     scores.resize(seq * width, 0.0);
     kept.clear();
     kept.extend_from_slice(keep);
     kept.resize(width, 0.0);
     let scale = 1.0 / (d as f32).sqrt();
+    // In the browser, both products run on the packed kernel (see `packed`): keys and
+    // values are packed per head, the scale folded into the keys.
+    #[cfg(target_arch = "wasm32")]
+    {
+        scores.fill(0.0);
+        packed.pack_into(qkv, base + hidden, 1, row as isize, d, n_kv, scale);
+        packed.accumulate_strided(scores, width, &qkv[base..], row, seq);
+    }
     // SAFETY (both calls): the strides keep every index inside `qkv`, `scores` and
     // this pair's cells of `out`.
+    #[cfg(not(target_arch = "wasm32"))]
     unsafe {
         // scores[seq, n_kv] = scale · q[seq, d] · k[n_kv, d]ᵀ
         gemm::gemm(
@@ -373,10 +391,10 @@ unsafe fn attention_head(
             1,
             width as isize,
             false,
-            q,
+            qkv[base..].as_ptr(),
             1,
             row as isize,
-            k,
+            qkv[base + hidden..].as_ptr(),
             row as isize,
             1,
             0.0f32,
@@ -394,6 +412,18 @@ unsafe fn attention_head(
         r[n_kv..].fill(0.0);
         inv_sums.push(exp_row(r, kept));
     }
+    #[cfg(target_arch = "wasm32")]
+    {
+        // SAFETY: rows `0..seq` of `out` from this pair's first cell: inside `out`, and
+        // nothing else touches `out` meanwhile (one thread on wasm).
+        let out = unsafe { std::slice::from_raw_parts_mut(dst, (seq - 1) * hidden + d) };
+        for r in out.chunks_mut(hidden) {
+            r[..d].fill(0.0);
+        }
+        packed.pack_into(qkv, base + 2 * hidden, row as isize, 1, n_kv, d, 1.0);
+        packed.accumulate_strided(out, hidden, scores, width, seq);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
     unsafe {
         // out[seq, d] (row stride `hidden`) = probs[seq, n_kv] · v[n_kv, d]
         gemm::gemm(
@@ -407,7 +437,7 @@ unsafe fn attention_head(
             scores.as_ptr(),
             1,
             width as isize,
-            v,
+            qkv[base + 2 * hidden..].as_ptr(),
             1,
             row as isize,
             0.0f32,

@@ -97,6 +97,14 @@ fn check_backend(kind: BackendKind) -> Option<f32> {
             .try_to_vec()
             .unwrap();
         let pooled: Vec<f32> = out.pooler_output.into_data().try_to_vec().unwrap();
+        // The classifier's path (last layer for `[CLS]` only) gives the same pooler output.
+        let fast: Vec<f32> = model
+            .pooled(&batch.to_input(&device))
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let d_fast = max_abs_diff(&fast, &pooled);
+        assert!(d_fast < 1e-5, "{kind}: pooled() vs forward(): {d_fast}");
         (cls, pooled, h)
     };
     for input in golden["inputs"].as_array().unwrap() {

@@ -22,6 +22,9 @@ impl std::fmt::Display for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Engine::WebGpu => "WebGPU",
+            // Which module static/boot.js loaded: the relaxed-SIMD build where the
+            // browser has it (fused multiply-add in the GEMM), else plain simd128.
+            Engine::Cpu if cfg!(feature = "relaxed-simd") => "CPU (wasm, relaxed SIMD)",
             Engine::Cpu => "CPU (wasm)",
         })
     }

@@ -128,8 +128,51 @@ fn build_web() -> Result<PathBuf, String> {
         ],
         &[],
     )?;
+    build_relaxed_simd(&dist)?;
     report_sizes(&dist);
     Ok(dist)
+}
+
+/// The page module's second build, into `dist/relaxed/`: the CPU engine's GEMM with
+/// relaxed SIMD's fused multiply-add (`--features relaxed-simd`). static/boot.js loads
+/// it where the browser validates relaxed SIMD, and trunk's plain simd128 build
+/// elsewhere. Same profile and target directory as trunk's build, so only model-core
+/// and web compile again.
+fn build_relaxed_simd(dist: &Path) -> Result<(), String> {
+    run(
+        "cargo",
+        &[
+            "build",
+            "--package",
+            "web",
+            "--bin",
+            "web",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--profile",
+            "web-release",
+            "--features",
+            "relaxed-simd",
+        ],
+        &[],
+    )?;
+    let wasm = target_dir().join("wasm32-unknown-unknown/web-release/web.wasm");
+    let out = dist.join("relaxed");
+    let s = |p: &Path| p.to_string_lossy().to_string();
+    run(
+        "wasm-bindgen",
+        &[
+            &s(&wasm),
+            "--target",
+            "web",
+            "--out-dir",
+            &s(&out),
+            "--out-name",
+            "web",
+            "--no-typescript",
+        ],
+        &[],
+    )
 }
 
 fn gzip_len(path: &Path) -> Option<u64> {
@@ -142,8 +185,6 @@ fn gzip_len(path: &Path) -> Option<u64> {
 }
 
 fn report_sizes(dist: &Path) {
-    let wasm = dist.join("web_bg.wasm");
-    let js = dist.join("web.js");
     let model: u64 = std::fs::read_dir(dist.join("model"))
         .map(|d| {
             d.flatten()
@@ -153,15 +194,21 @@ fn report_sizes(dist: &Path) {
         })
         .unwrap_or(0);
     let mb = |b: u64| b as f64 / 1e6;
-    if let (Ok(w), Some(wg), Some(jg)) = (wasm.metadata(), gzip_len(&wasm), gzip_len(&js)) {
-        eprintln!(
-            "page: wasm {:.1} MB ({:.2} MB gzipped), js {:.2} MB gzipped, model files {:.1} MB",
-            mb(w.len()),
-            mb(wg),
-            mb(jg),
-            mb(model)
-        );
+    for (dir, what) in [
+        (dist.to_path_buf(), "simd128"),
+        (dist.join("relaxed"), "relaxed SIMD"),
+    ] {
+        let (wasm, js) = (dir.join("web_bg.wasm"), dir.join("web.js"));
+        if let (Ok(w), Some(wg), Some(jg)) = (wasm.metadata(), gzip_len(&wasm), gzip_len(&js)) {
+            eprintln!(
+                "page module ({what}): wasm {:.1} MB ({:.2} MB gzipped), js {:.2} MB gzipped",
+                mb(w.len()),
+                mb(wg),
+                mb(jg),
+            );
+        }
     }
+    eprintln!("model files {:.1} MB", mb(model));
 }
 
 fn serve_cmd(args: &[String]) -> Result<(), String> {

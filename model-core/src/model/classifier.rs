@@ -111,7 +111,7 @@ impl BertForSequenceClassification {
 
     /// Logits `[batch, num_labels]`.
     pub fn forward(&self, input: &BertInput) -> Tensor<2> {
-        let pooled = self.bert.forward(input).pooler_output;
+        let pooled = self.bert.pooled(input);
         self.classifier
             .forward(super::dropout(&self.dropout, pooled))
     }

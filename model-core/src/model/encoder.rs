@@ -140,6 +140,31 @@ impl BertEncoder {
         self.forward_modules(x, padding_mask)
     }
 
+    /// The final state at each sequence's first position (`[CLS]`), `[batch, hidden]`:
+    /// what the pooler reads. Same values as `forward(..)` at position 0; on the CPU
+    /// kernel path the last layer then skips what only the other positions need
+    /// ([`crate::kernels::layer::encoder_first_token`]).
+    pub fn forward_first_token(&self, x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<2> {
+        let params: Option<Vec<LayerParams>> = if x.device().is_autodiff() {
+            None
+        } else {
+            self.layers.iter().map(BertLayer::kernel_params).collect()
+        };
+        let x = match params {
+            Some(params) => {
+                match crate::kernels::layer::encoder_first_token(&params, x, &padding_mask) {
+                    Ok(y) => return y,
+                    Err(x) => x,
+                }
+            }
+            None => x,
+        };
+        let [batch, _, hidden] = x.dims();
+        self.forward_modules(x, padding_mask)
+            .narrow(1, 0, 1)
+            .reshape([batch, hidden])
+    }
+
     /// Run every layer through the modules (burn's ops, any backend, autodiff).
     pub fn forward_modules(&self, mut x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<3> {
         for layer in &self.layers {
@@ -176,6 +201,53 @@ mod tests {
             let [d] = norm.gamma.dims();
             norm.gamma = Param::from_tensor(random([d], device) + 1.0);
             norm.beta = Some(Param::from_tensor(random([d], device)));
+        }
+    }
+
+    /// The classifier's path: the last layer computed for `[CLS]` only gives the same
+    /// first-position states as the whole stack, with trailing padding, a hole, one
+    /// real token, and a mask hiding position 0 (zeros, as the fused encoder gives).
+    #[test]
+    fn the_first_token_path_matches_the_full_stack() {
+        let device = Device::flex();
+        let config = BertConfig::tiny(50);
+        let mut encoder = BertEncoder::init(&config, &device);
+        for layer in &mut encoder.layers {
+            perturb(layer, &device);
+        }
+        let (batch, seq, h) = (4, 6, config.hidden_size);
+        let is_padding = |t: usize| {
+            (t / seq == 1 && t % seq >= 3)
+                || t == 2 * seq + 2
+                || t == 3 * seq
+                || (t / seq == 0 && t % seq >= 1)
+        };
+        let mask: Vec<bool> = (0..batch * seq).map(is_padding).collect();
+        let mask = Tensor::<2, Bool>::from_data(TensorData::new(mask, [batch, seq]), &device);
+        let x = random([batch, seq, h], &device);
+        let first = encoder.forward_first_token(x.clone(), mask.clone());
+        let full = encoder.forward_modules(x, mask);
+        let (first, full) = (
+            first.into_data().try_to_vec::<f32>().unwrap(),
+            full.into_data().try_to_vec::<f32>().unwrap(),
+        );
+        assert_eq!(first.len(), batch * h);
+        for b in 0..batch {
+            let got = &first[b * h..(b + 1) * h];
+            if is_padding(b * seq) {
+                assert!(
+                    got.iter().all(|&v| v == 0.0),
+                    "sequence {b}: position 0 is padding"
+                );
+                continue;
+            }
+            let want = &full[b * seq * h..(b * seq + 1) * h];
+            let worst = got
+                .iter()
+                .zip(want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(worst < 1e-4, "sequence {b}: max abs diff {worst}");
         }
     }
 

@@ -86,6 +86,19 @@ impl BertModel {
             pooler_output,
         }
     }
+
+    /// The pooler output alone, `[batch, hidden]`: what a classifier needs. Same
+    /// values as `forward(..).pooler_output`, without the other positions' final
+    /// states (see [`BertEncoder::forward_first_token`]).
+    pub fn pooled(&self, input: &BertInput) -> Tensor<2> {
+        let x = self
+            .embeddings
+            .forward(input.input_ids.clone(), input.token_type_ids.clone());
+        let cls = self
+            .encoder
+            .forward_first_token(x, input.padding_mask.clone());
+        self.pooler.forward_cls(cls)
+    }
 }
 
 /// Dropout while training, identity otherwise: burn's `Dropout::forward`, except on

@@ -35,7 +35,11 @@ impl BertPooler {
     /// `[batch, seq, hidden]` → `[batch, hidden]`.
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<2> {
         let [batch, _, h] = hidden.dims();
-        let cls = hidden.narrow(1, 0, 1).reshape([batch, h]);
+        self.forward_cls(hidden.narrow(1, 0, 1).reshape([batch, h]))
+    }
+
+    /// `[batch, hidden]` `[CLS]` states → `[batch, hidden]`.
+    pub fn forward_cls(&self, cls: Tensor<2>) -> Tensor<2> {
         self.dense.forward(cls).tanh()
     }
 }
