@@ -3,8 +3,17 @@
 
 import './wasm-features.js';
 
-const dir = globalThis.bertSentimentWasmDir;
-const { default: init } = await import(`${dir}web.js`);
+// The relaxed-SIMD build where the browser has it; the plain one if that is missing too
+// (a bare `trunk build` makes only the plain one).
+let dir = globalThis.bertSentimentWasmDir;
+let init;
+try {
+  ({ default: init } = await import(`${dir}web.js`));
+} catch (e) {
+  if (dir === './') throw e;
+  dir = './';
+  ({ default: init } = await import('./web.js'));
+}
 
 // Watch for a lost WebGPU device (driver reset, GPU process crash, device.destroy()):
 // the page checks `bertSentimentGpu.lost` before each WebGPU run and moves to the

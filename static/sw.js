@@ -9,15 +9,17 @@
 importScripts('./wasm-features.js'); // the build boot.js loads: only that one is precached
 const CACHE = 'bert-sentiment-v2';
 const WASM = globalThis.bertSentimentWasmDir;
-const SHELL = ['./', './index.html', './boot.js', './wasm-features.js', `${WASM}web.js`,
-  `${WASM}web_bg.wasm`, './style.css', './manifest.webmanifest', './icons/icon.svg',
-  './icons/icon-192.png', './icons/icon-512.png'];
+const SHELL = ['./', './index.html', './boot.js', './wasm-features.js', './style.css',
+  './manifest.webmanifest', './icons/icon.svg', './icons/icon-192.png', './icons/icon-512.png'];
+const wasmFiles = (dir) => [`${dir}web.js`, `${dir}web_bg.wasm`];
 
 // The model is cached at install too: the first visit is not yet controlled by the
 // worker, so its own downloads would otherwise never reach the cache.
 async function precache() {
   const cache = await caches.open(CACHE);
   await cache.addAll(SHELL);
+  // As boot.js: the plain build where the relaxed one is missing.
+  await cache.addAll(wasmFiles(WASM)).catch(() => cache.addAll(wasmFiles('./')));
   const manifestUrl = './model/manifest.json';
   const response = await fetch(manifestUrl, { cache: 'no-cache' });
   if (!response.ok) return;

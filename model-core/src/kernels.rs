@@ -319,7 +319,7 @@ struct Scratch {
 
 /// A raw output pointer shared by the attention jobs, each writing its own cells.
 #[derive(Clone, Copy)]
-struct SyncPtr(*mut f32);
+pub(crate) struct SyncPtr(pub(crate) *mut f32);
 // SAFETY: see `attention_slices`: jobs write disjoint cells and the buffer outlives them.
 unsafe impl Send for SyncPtr {}
 unsafe impl Sync for SyncPtr {}
@@ -470,16 +470,22 @@ multiversion! {
 /// else 0, from a counter-based hash of (`key`, index). Independent of thread count and
 /// chunking, so the same key always gives the same mask.
 pub fn dropout_mask(n: usize, prob: f32, key: u64) -> Vec<f32> {
+    let mut mask = vec![0.0f32; n];
+    const CHUNK: usize = 1 << 16;
+    for_chunks(&mut mask, CHUNK, |c, out| {
+        dropout_mask_at(out, (c * CHUNK) as u64, prob, key)
+    });
+    mask
+}
+
+/// Elements `first..first + out.len()` of the mask [`dropout_mask`] makes, on this
+/// thread: for callers that work block by block.
+pub(crate) fn dropout_mask_at(out: &mut [f32], first: u64, prob: f32, key: u64) {
     let keep = (1.0 - prob as f64).clamp(0.0, 1.0);
     // Keep when the 32-bit hash is below keep·2³²; u64 so that keep = 1 keeps all.
     let threshold = (keep * 4_294_967_296.0) as u64;
     let scale = if keep > 0.0 { (1.0 / keep) as f32 } else { 0.0 };
-    let mut mask = vec![0.0f32; n];
-    const CHUNK: usize = 1 << 16;
-    for_chunks(&mut mask, CHUNK, |c, out| {
-        mask_chunk(out, (c * CHUNK) as u64, key, threshold, scale)
-    });
-    mask
+    mask_chunk(out, first, key, threshold, scale)
 }
 
 multiversion! {

@@ -16,20 +16,28 @@ use crate::config::BertConfig;
 use crate::error::Result;
 use crate::weights::Checkpoint;
 
-/// The softmax + dropout training op on flex ([`crate::kernels::train`]), where built.
+/// The attention training op on flex ([`crate::kernels::train::attention_block`]),
+/// where built: `[batch, seq, 3·hidden]` in, `[batch, queries, hidden]` out.
 #[cfg(feature = "native")]
-fn fused_probs(
-    scores: &Tensor<4>,
+fn fused_block(
+    qkv: &Tensor<3>,
     padding_mask: &Tensor<2, Bool>,
-    scale: f32,
+    heads: usize,
+    queries: usize,
     dropout: &Dropout,
-) -> Option<Tensor<4>> {
-    crate::kernels::train::attention_probs(scores, padding_mask, scale, dropout)
+) -> Option<Tensor<3>> {
+    crate::kernels::train::attention_block(qkv, padding_mask, heads, queries, dropout)
 }
 
 /// Without the `native` feature (wasm: no training there), burn's ops.
 #[cfg(not(feature = "native"))]
-fn fused_probs(_: &Tensor<4>, _: &Tensor<2, Bool>, _: f32, _: &Dropout) -> Option<Tensor<4>> {
+fn fused_block(
+    _: &Tensor<3>,
+    _: &Tensor<2, Bool>,
+    _: usize,
+    _: usize,
+    _: &Dropout,
+) -> Option<Tensor<3>> {
     None
 }
 
@@ -118,7 +126,7 @@ impl SelfAttention {
 
     /// `x`: `[batch, seq, hidden]`; `padding_mask`: `[batch, seq]`, true at padding.
     pub fn forward(&self, x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<3> {
-        let qkv = self.qkv.forward(x.clone());
+        let qkv = super::project(&self.qkv, x.clone());
         let training = self.attention_dropout.prob > 0.0
             && x.device().is_autodiff()
             && self.attention_dropout.training.is_enabled();
@@ -126,20 +134,47 @@ impl SelfAttention {
         // declines autodiff tensors, so training always takes burn's ops below.
         let context = match crate::kernels::self_attention(&qkv, &padding_mask, self.num_heads) {
             Some(context) => context,
-            None => self.attention(qkv, padding_mask, training),
+            None => {
+                let seq = x.dims()[1];
+                self.attention(qkv, padding_mask, training, seq)
+            }
         };
-        let out = super::dropout(&self.dropout, self.output.forward(context));
+        let out = super::dropout(&self.dropout, super::project(&self.output, context));
         self.layer_norm.forward(out + x)
     }
 
+    /// [`Self::forward`] for the first position's query only (over every key):
+    /// `[batch, 1, hidden]`. The classifier's last layer, on burn's ops (training, GPU).
+    pub fn forward_first(&self, x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<3> {
+        let qkv = super::project(&self.qkv, x.clone());
+        let training = self.attention_dropout.prob > 0.0
+            && x.device().is_autodiff()
+            && self.attention_dropout.training.is_enabled();
+        let context = self.attention(qkv, padding_mask, training, 1);
+        let out = super::dropout(&self.dropout, super::project(&self.output, context));
+        self.layer_norm.forward(out + x.narrow(1, 0, 1))
+    }
+
     /// Attention through burn's ops (any backend, autodiff): `[batch, seq, 3·hidden]`
-    /// projections in, merged `[batch, seq, hidden]` context out.
+    /// projections in, merged `[batch, queries, hidden]` context out for the first
+    /// `queries` positions' queries.
     fn attention(
         &self,
         qkv: Tensor<3>,
         padding_mask: Tensor<2, Bool>,
         training: bool,
+        queries: usize,
     ) -> Tensor<3> {
+        // On flex autodiff (CPU training): the whole block as one op.
+        if let Some(context) = fused_block(
+            &qkv,
+            &padding_mask,
+            self.num_heads,
+            queries,
+            &self.attention_dropout,
+        ) {
+            return context;
+        }
         let [batch, seq, width] = qkv.dims();
         let hidden = width / 3;
         let heads = self.num_heads;
@@ -149,32 +184,27 @@ impl SelfAttention {
             .reshape([batch, seq, 3 * heads, head_dim])
             .swap_dims(1, 2);
         let q = qkv.clone().narrow(1, 0, heads);
+        let q = if queries < seq {
+            q.narrow(2, 0, queries)
+        } else {
+            q
+        };
         let k = qkv.clone().narrow(1, heads, heads);
         let v = qkv.narrow(1, 2 * heads, heads);
         let mask = padding_mask
             .clone()
             .reshape([batch, 1, 1, seq])
-            .expand([batch, heads, seq, seq]);
+            .expand([batch, heads, queries, seq]);
 
         let context = if training {
-            // Training: the fused kernel has no dropout, so spell attention out; on flex
-            // the softmax and dropout are one op with its own backward pass.
+            // Training elsewhere (wgpu): burn's attention has no dropout, so spell it out.
             let scale = 1.0 / (head_dim as f64).sqrt();
             let scores = q.matmul(k.swap_dims(2, 3));
-            let fused = fused_probs(
-                &scores,
-                &padding_mask,
-                scale as f32,
-                &self.attention_dropout,
-            );
-            let probs = fused.unwrap_or_else(|| {
-                let probs = softmax((scores * scale).mask_fill(mask, -1.0e9), 3);
-                super::dropout(&self.attention_dropout, probs)
-            });
-            probs.matmul(v)
+            let probs = softmax((scores * scale).mask_fill(mask, -1.0e9), 3);
+            super::dropout(&self.attention_dropout, probs).matmul(v)
         } else {
             attention(q, k, v, Some(mask), None, AttentionModuleOptions::default())
         };
-        context.swap_dims(1, 2).reshape([batch, seq, hidden])
+        context.swap_dims(1, 2).reshape([batch, queries, hidden])
     }
 }

@@ -101,6 +101,16 @@ impl BertModel {
     }
 }
 
+/// `linear.forward(x)`; while training on flex, through the op in
+/// [`crate::kernels::train::linear`] (no output copies, bias fused).
+pub(crate) fn project<const D: usize>(linear: &Linear, x: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "native")]
+    if let Some(y) = crate::kernels::train::linear(linear, &x) {
+        return y;
+    }
+    linear.forward(x)
+}
+
 /// Dropout while training, identity otherwise: burn's `Dropout::forward`, except on
 /// flex (the CPU backend), where burn draws every mask element from ChaCha20 on one thread
 /// (a sixth of a training step's time on two cores, profiled). There the mask comes from
