@@ -329,60 +329,63 @@ mod tests {
 
     /// Training through the first-position path: the same `[CLS]` states and the same
     /// gradients for every layer's weights as the whole stack, with padding (dropout
-    /// off: the two paths draw different masks).
+    /// off: the two paths draw different masks), through the training ops and through
+    /// burn's ops.
     #[test]
     fn first_token_training_matches_the_full_stack() {
-        let device = Device::flex().autodiff();
-        let mut config = BertConfig::tiny(50);
-        config.hidden_dropout_prob = 0.0;
-        config.attention_probs_dropout_prob = 0.0;
-        let mut encoder = BertEncoder::init(&config, &device);
-        for layer in &mut encoder.layers {
-            perturb(layer, &device);
-        }
-        let (batch, seq, h) = (3, 5, config.hidden_size);
-        let mask: Vec<bool> = (0..batch * seq)
-            .map(|t| t / seq == 1 && t % seq >= 2)
-            .collect();
-        let mask = Tensor::<2, Bool>::from_data(TensorData::new(mask, [batch, seq]), &device);
-        let x = random([batch, seq, h], &device);
-        let weights = random([batch, h], &device);
-        let grads = |first: bool| {
-            let cls = if first {
-                encoder.forward_first_token(x.clone(), mask.clone())
-            } else {
-                encoder
-                    .forward_modules(x.clone(), mask.clone())
-                    .narrow(1, 0, 1)
-                    .reshape([batch, h])
-            };
-            let values = cls.clone().into_data().try_to_vec::<f32>().unwrap();
-            let g = (cls * weights.clone()).sum().backward();
-            let per_layer: Vec<Vec<f32>> = encoder
-                .layers
-                .iter()
-                .flat_map(|l| [&l.attention.qkv.weight, &l.intermediate.weight])
-                .map(|w| w.grad(&g).unwrap().into_data().try_to_vec::<f32>().unwrap())
+        // flex: the training ops; ndarray: burn's ops (the path wgpu training takes).
+        for device in [Device::flex().autodiff(), Device::ndarray().autodiff()] {
+            let mut config = BertConfig::tiny(50);
+            config.hidden_dropout_prob = 0.0;
+            config.attention_probs_dropout_prob = 0.0;
+            let mut encoder = BertEncoder::init(&config, &device);
+            for layer in &mut encoder.layers {
+                perturb(layer, &device);
+            }
+            let (batch, seq, h) = (3, 5, config.hidden_size);
+            let mask: Vec<bool> = (0..batch * seq)
+                .map(|t| t / seq == 1 && t % seq >= 2)
                 .collect();
-            (values, per_layer)
-        };
-        let (full, full_grads) = grads(false);
-        let (first, first_grads) = grads(true);
-        let diff = |a: &[f32], b: &[f32]| {
-            a.iter()
-                .zip(b)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max)
-        };
-        assert!(diff(&full, &first) < 1e-5, "[CLS] states differ");
-        for (i, (a, b)) in full_grads.iter().zip(&first_grads).enumerate() {
-            let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            assert!(scale > 0.0, "gradient {i} is all zero");
-            assert!(
-                diff(a, b) < 1e-4 * scale.max(1.0),
-                "gradient {i} differs: {}",
-                diff(a, b)
-            );
+            let mask = Tensor::<2, Bool>::from_data(TensorData::new(mask, [batch, seq]), &device);
+            let x = random([batch, seq, h], &device);
+            let weights = random([batch, h], &device);
+            let grads = |first: bool| {
+                let cls = if first {
+                    encoder.forward_first_token(x.clone(), mask.clone())
+                } else {
+                    encoder
+                        .forward_modules(x.clone(), mask.clone())
+                        .narrow(1, 0, 1)
+                        .reshape([batch, h])
+                };
+                let values = cls.clone().into_data().try_to_vec::<f32>().unwrap();
+                let g = (cls * weights.clone()).sum().backward();
+                let per_layer: Vec<Vec<f32>> = encoder
+                    .layers
+                    .iter()
+                    .flat_map(|l| [&l.attention.qkv.weight, &l.intermediate.weight])
+                    .map(|w| w.grad(&g).unwrap().into_data().try_to_vec::<f32>().unwrap())
+                    .collect();
+                (values, per_layer)
+            };
+            let (full, full_grads) = grads(false);
+            let (first, first_grads) = grads(true);
+            let diff = |a: &[f32], b: &[f32]| {
+                a.iter()
+                    .zip(b)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f32::max)
+            };
+            assert!(diff(&full, &first) < 1e-5, "[CLS] states differ");
+            for (i, (a, b)) in full_grads.iter().zip(&first_grads).enumerate() {
+                let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                assert!(scale > 0.0, "gradient {i} is all zero");
+                assert!(
+                    diff(a, b) < 1e-4 * scale.max(1.0),
+                    "gradient {i} differs: {}",
+                    diff(a, b)
+                );
+            }
         }
     }
 
