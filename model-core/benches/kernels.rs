@@ -5,7 +5,9 @@
 //! - attention: the fused kernel against burn's `attention` op plus the head
 //!   split/merge it needs,
 //! - GELU: the fused in-place kernel against burn's `gelu`; LayerNorm and softmax,
-//! - one whole encoder layer: the fused stack kernel against the module path.
+//! - one whole encoder layer: the fused stack kernel against the module path,
+//! - training (forward + backward): the attention op against burn's ops, and one
+//!   encoder layer.
 //!
 //! `cargo bench -p model-core --bench kernels` (add `-- --quick` for a fast pass).
 //! Random weights: these measure time, not accuracy (the tests cover that).
@@ -150,9 +152,64 @@ fn encoder_layer(c: &mut Criterion) {
     group.finish();
 }
 
+/// Training (flex autodiff), forward and backward: the attention core as one op
+/// against burn's ops spelled out (head split, `q·kᵀ`, masked softmax, `·v`, merge;
+/// what it replaced), and one whole encoder layer, which takes the training ops.
+fn training(c: &mut Criterion) {
+    let device = Device::flex().autodiff();
+    let mask = padding_mask(&device);
+    let dropout = burn::nn::DropoutConfig::new(0.0).init();
+    let qkv = random([BATCH, SEQ, 3 * HIDDEN], &device).require_grad();
+    let g = random([BATCH, SEQ, HIDDEN], &device);
+    let mut group = c.benchmark_group("train_attention");
+    group.throughput(Throughput::Elements((BATCH * SEQ) as u64));
+    group.bench_function("block_op", |b| {
+        b.iter(|| {
+            let ctx =
+                model_core::kernels::train::attention_block(&qkv, &mask, HEADS, SEQ, &dropout)
+                    .expect("flex autodiff");
+            black_box((ctx * g.clone()).sum().backward())
+        })
+    });
+    group.bench_function("burn_ops", |b| {
+        b.iter(|| {
+            let hd = HIDDEN / HEADS;
+            let x = qkv
+                .clone()
+                .reshape([BATCH, SEQ, 3 * HEADS, hd])
+                .swap_dims(1, 2);
+            let q = x.clone().narrow(1, 0, HEADS);
+            let k = x.clone().narrow(1, HEADS, HEADS);
+            let v = x.narrow(1, 2 * HEADS, HEADS);
+            let m4 = mask
+                .clone()
+                .reshape([BATCH, 1, 1, SEQ])
+                .expand([BATCH, HEADS, SEQ, SEQ]);
+            let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (hd as f64).sqrt());
+            let ctx = softmax(scores.mask_fill(m4, -1.0e9), 3)
+                .matmul(v)
+                .swap_dims(1, 2)
+                .reshape([BATCH, SEQ, HIDDEN]);
+            black_box((ctx * g.clone()).sum().backward())
+        })
+    });
+    group.finish();
+    let encoder = BertEncoder::init(&minilm_config(), &device);
+    let x = random([BATCH, SEQ, HIDDEN], &device).require_grad();
+    let mut group = c.benchmark_group("train_encoder_layer");
+    group.throughput(Throughput::Elements((BATCH * SEQ) as u64));
+    group.bench_function("forward_backward", |b| {
+        b.iter(|| {
+            let y = encoder.forward(x.clone(), mask.clone());
+            black_box((y * g.clone()).sum().backward())
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(10);
-    targets = linear, attention_kernels, elementwise, encoder_layer
+    targets = linear, attention_kernels, elementwise, encoder_layer, training
 }
 criterion_main!(benches);

@@ -98,6 +98,70 @@ pub(crate) fn f32_tensor(data: Vec<f32>, shape: burn::tensor::Shape) -> FlexTens
     )
 }
 
+/// A strided f32 matrix: element `(i, j)` at `ptr + i·rs + j·cs`. (Off wasm: the
+/// browser's products run on [`packed`].)
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Clone, Copy)]
+pub(crate) struct Mat {
+    ptr: *const f32,
+    rs: isize,
+    cs: isize,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Mat {
+    pub(crate) fn new(ptr: *const f32, rs: isize, cs: isize) -> Self {
+        Self { ptr, rs, cs }
+    }
+}
+
+/// `dst[m, n] = scale · lhs[m, k] · rhs[k, n]`, added onto `dst`'s values with
+/// `accumulate` (else `dst` is only written), `dst`'s rows `dst_rs` apart: gemm with
+/// its arguments named, for the kernels' many products.
+///
+/// # Safety
+/// Each view must be valid for its extent (`m×k`, `k×n`, and `m×n` for writes), and
+/// `dst` must not overlap the inputs.
+#[cfg(not(target_arch = "wasm32"))]
+#[allow(clippy::too_many_arguments)] // a product's shape, three matrices, two factors
+pub(crate) unsafe fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: isize,
+    accumulate: bool,
+    lhs: Mat,
+    rhs: Mat,
+    scale: f32,
+    parallelism: gemm::Parallelism,
+) {
+    // SAFETY: the caller's contract is gemm's.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            dst_rs,
+            accumulate,
+            lhs.ptr,
+            lhs.cs,
+            lhs.rs,
+            rhs.ptr,
+            rhs.cs,
+            rhs.rs,
+            1.0f32,
+            scale,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
+}
+
 /// Run `f(i, chunk)` over the `len`-element chunks of `buf`: in parallel with rayon
 /// natively, in order on wasm.
 pub(crate) fn for_chunks(buf: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
@@ -383,25 +447,16 @@ unsafe fn attention_head(
     #[cfg(not(target_arch = "wasm32"))]
     unsafe {
         // scores[seq, n_kv] = scale · q[seq, d] · k[n_kv, d]ᵀ
-        gemm::gemm(
+        matmul(
             seq,
             n_kv,
             d,
             scores.as_mut_ptr(),
-            1,
             width as isize,
             false,
-            qkv[base..].as_ptr(),
-            1,
-            row as isize,
-            qkv[base + hidden..].as_ptr(),
-            row as isize,
-            1,
-            0.0f32,
+            Mat::new(qkv[base..].as_ptr(), row as isize, 1),
+            Mat::new(qkv[base + hidden..].as_ptr(), 1, row as isize),
             scale,
-            false,
-            false,
-            false,
             gemm::Parallelism::None,
         );
     }
@@ -426,25 +481,16 @@ unsafe fn attention_head(
     #[cfg(not(target_arch = "wasm32"))]
     unsafe {
         // out[seq, d] (row stride `hidden`) = probs[seq, n_kv] · v[n_kv, d]
-        gemm::gemm(
+        matmul(
             seq,
             d,
             n_kv,
             dst,
-            1,
             hidden as isize,
             false,
-            scores.as_ptr(),
-            1,
-            width as isize,
-            qkv[base + 2 * hidden..].as_ptr(),
-            1,
-            row as isize,
-            0.0f32,
+            Mat::new(scores.as_ptr(), width as isize, 1),
+            Mat::new(qkv[base + 2 * hidden..].as_ptr(), row as isize, 1),
             1.0f32,
-            false,
-            false,
-            false,
             gemm::Parallelism::None,
         );
     }

@@ -27,6 +27,8 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use burn_flex::{Flex, FlexTensor};
 
+#[cfg(not(target_arch = "wasm32"))]
+use super::{Mat, matmul};
 use super::{attention_packed, f32s, flex_f32, for_chunks, multiversion};
 use crate::config::Activation;
 
@@ -83,25 +85,16 @@ impl Dense {
         // SAFETY: the asserts above bound every index gemm touches in all three
         // matrices; `dst` and `lhs` are distinct slices.
         unsafe {
-            gemm::gemm(
+            matmul(
                 m,
                 self.d_out,
                 self.d_in,
                 dst.as_mut_ptr(),
-                1,
                 self.d_out as isize,
                 true,
-                lhs.as_ptr(),
-                1,
-                self.d_in as isize,
-                data.as_ptr().add(layout.start_offset()),
-                cs,
-                rs,
+                Mat::new(lhs.as_ptr(), self.d_in as isize, 1),
+                Mat::new(data.as_ptr().add(layout.start_offset()), rs, cs),
                 1.0f32,
-                1.0f32,
-                false,
-                false,
-                false,
                 PARALLELISM,
             );
         }

@@ -26,7 +26,7 @@ use burn_flex::{Flex, FlexTensor};
 
 use rayon::prelude::*;
 
-use super::{LANES, SyncPtr, exp_row, f32_tensor, f32s, for_chunks};
+use super::{LANES, Mat, SyncPtr, exp_row, f32_tensor, f32s, for_chunks, matmul};
 
 type Ad = Autodiff<Flex, NoCheckpointing>;
 
@@ -273,25 +273,16 @@ fn gemm_into(
     // `m·n` values, and gemm writes every one of them when it does not read `dst`
     // (k > 0), before `set_len` makes them visible.
     unsafe {
-        gemm::gemm(
+        matmul(
             m,
             n,
             k,
             dst.as_mut_ptr(),
-            1,
             n as isize,
             accumulate,
-            lhs.data.as_ptr().add(lhs.offset),
-            lhs.cs,
-            lhs.rs,
-            rhs.data.as_ptr().add(rhs.offset),
-            rhs.cs,
-            rhs.rs,
+            Mat::new(lhs.data.as_ptr().add(lhs.offset), lhs.rs, lhs.cs),
+            Mat::new(rhs.data.as_ptr().add(rhs.offset), rhs.rs, rhs.cs),
             1.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
             gemm::Parallelism::Rayon(0),
         );
         if !accumulate {
@@ -523,25 +514,16 @@ unsafe fn block_forward(
     // SAFETY: the assert bounds q, k and v's rows in `x`; `p` is queries × seq.
     unsafe {
         // p = scale · q[queries, d] · k[seq, d]ᵀ
-        gemm::gemm(
+        matmul(
             queries,
             seq,
             d,
             p.as_mut_ptr(),
-            1,
             seq as isize,
             false,
-            x.as_ptr().add(base),
-            1,
-            row as isize,
-            x.as_ptr().add(base + hidden),
-            row as isize,
-            1,
-            0.0f32,
+            Mat::new(x.as_ptr().add(base), row as isize, 1),
+            Mat::new(x.as_ptr().add(base + hidden), 1, row as isize),
             scale,
-            false,
-            false,
-            false,
             gemm::Parallelism::None,
         );
     }
@@ -562,25 +544,16 @@ unsafe fn block_forward(
     // h·d.., inside `out` by the caller's contract; v's rows bounded above.
     unsafe {
         // ctx[queries, d] = p'[queries, seq] · v[seq, d]
-        gemm::gemm(
+        matmul(
             queries,
             d,
             seq,
             out.0.add(b * queries * hidden + h * d),
-            1,
             hidden as isize,
             false,
-            pv.as_ptr(),
-            1,
-            seq as isize,
-            x.as_ptr().add(base + 2 * hidden),
-            1,
-            row as isize,
-            0.0f32,
+            Mat::new(pv.as_ptr(), seq as isize, 1),
+            Mat::new(x.as_ptr().add(base + 2 * hidden), row as isize, 1),
             1.0f32,
-            false,
-            false,
-            false,
             gemm::Parallelism::None,
         );
     }
@@ -661,25 +634,16 @@ unsafe fn pair_backward(
     unsafe {
         let o = out.0;
         // ∂v[seq, d] = p'ᵀ[seq, queries] · g[queries, d]
-        gemm::gemm(
+        matmul(
             seq,
             d,
             queries,
             o.add(base + 2 * hidden),
-            1,
             row as isize,
             false,
-            pv.as_ptr(),
-            seq as isize,
-            1,
-            g.as_ptr().add(gbase),
-            1,
-            hidden as isize,
-            0.0f32,
+            Mat::new(pv.as_ptr(), 1, seq as isize),
+            Mat::new(g.as_ptr().add(gbase), hidden as isize, 1),
             1.0f32,
-            false,
-            false,
-            false,
             gemm::Parallelism::None,
         );
     }
@@ -689,25 +653,16 @@ unsafe fn pair_backward(
     dp.clear();
     dp.reserve(n);
     unsafe {
-        gemm::gemm(
+        matmul(
             queries,
             seq,
             d,
             dp.as_mut_ptr(),
-            1,
             seq as isize,
             false,
-            g.as_ptr().add(gbase),
-            1,
-            hidden as isize,
-            x.as_ptr().add(base + 2 * hidden),
-            row as isize,
-            1,
-            0.0f32,
+            Mat::new(g.as_ptr().add(gbase), hidden as isize, 1),
+            Mat::new(x.as_ptr().add(base + 2 * hidden), 1, row as isize),
             1.0f32,
-            false,
-            false,
-            false,
             gemm::Parallelism::None,
         );
         dp.set_len(n);
@@ -721,47 +676,29 @@ unsafe fn pair_backward(
     unsafe {
         let o = out.0;
         // ∂q[queries, d] = ∂s[queries, seq] · k[seq, d]
-        gemm::gemm(
+        matmul(
             queries,
             d,
             seq,
             o.add(base),
-            1,
             row as isize,
             false,
-            dp.as_ptr(),
-            1,
-            seq as isize,
-            x.as_ptr().add(base + hidden),
-            1,
-            row as isize,
-            0.0f32,
+            Mat::new(dp.as_ptr(), seq as isize, 1),
+            Mat::new(x.as_ptr().add(base + hidden), row as isize, 1),
             1.0f32,
-            false,
-            false,
-            false,
             gemm::Parallelism::None,
         );
         // ∂k[seq, d] = ∂sᵀ[seq, queries] · q[queries, d]
-        gemm::gemm(
+        matmul(
             seq,
             d,
             queries,
             o.add(base + hidden),
-            1,
             row as isize,
             false,
-            dp.as_ptr(),
-            seq as isize,
-            1,
-            x.as_ptr().add(base),
-            1,
-            row as isize,
-            0.0f32,
+            Mat::new(dp.as_ptr(), 1, seq as isize),
+            Mat::new(x.as_ptr().add(base), row as isize, 1),
             1.0f32,
-            false,
-            false,
-            false,
             gemm::Parallelism::None,
         );
     }

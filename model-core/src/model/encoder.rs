@@ -132,14 +132,19 @@ impl BertEncoder {
         Ok(Self { layers })
     }
 
+    /// Every layer's weights as the fused CPU kernel reads them, when `x` can take it
+    /// (flex, no autodiff, f32 weights).
+    fn kernel_params(&self, x: &Tensor<3>) -> Option<Vec<LayerParams>> {
+        if x.device().is_autodiff() {
+            return None;
+        }
+        self.layers.iter().map(BertLayer::kernel_params).collect()
+    }
+
     /// Run every layer: inference on the CPU (flex, no autodiff) through the fused
     /// kernel in [`crate::kernels::layer`], everything else through the modules.
     pub fn forward(&self, x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<3> {
-        let params: Option<Vec<LayerParams>> = if x.device().is_autodiff() {
-            None
-        } else {
-            self.layers.iter().map(BertLayer::kernel_params).collect()
-        };
+        let params = self.kernel_params(&x);
         let x = match params {
             Some(params) => match crate::kernels::layer::encoder(&params, x, &padding_mask) {
                 Ok(y) => return y,
@@ -155,11 +160,7 @@ impl BertEncoder {
     /// kernel path the last layer then skips what only the other positions need
     /// ([`crate::kernels::layer::encoder_first_token`]).
     pub fn forward_first_token(&self, x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<2> {
-        let params: Option<Vec<LayerParams>> = if x.device().is_autodiff() {
-            None
-        } else {
-            self.layers.iter().map(BertLayer::kernel_params).collect()
-        };
+        let params = self.kernel_params(&x);
         let x = match params {
             Some(params) => {
                 match crate::kernels::layer::encoder_first_token(&params, x, &padding_mask) {
@@ -332,6 +333,7 @@ mod tests {
     /// off: the two paths draw different masks), through the training ops and through
     /// burn's ops.
     #[test]
+    #[allow(deprecated)] // ndarray: burn's ops on a second CPU backend, for the test only
     fn first_token_training_matches_the_full_stack() {
         // flex: the training ops; ndarray: burn's ops (the path wgpu training takes).
         for device in [Device::flex().autodiff(), Device::ndarray().autodiff()] {
