@@ -56,7 +56,7 @@ impl Backward<Flex, 1> for GeluOp {
 /// else (the caller then uses burn's `gelu`).
 pub fn gelu<const D: usize>(x: &Tensor<D>) -> Option<Tensor<D>> {
     let device = x.device();
-    if !device.is_autodiff() || device.inner() != Device::flex() || x.dtype() != DType::F32 {
+    if !on_flex_autodiff(&device) || x.dtype() != DType::F32 {
         return None;
     }
     let ad = x.clone().try_into_primitive::<Ad>().ok()?;
@@ -90,7 +90,7 @@ super::multiversion! {
 /// `∂x = g·Wᵀ`, `∂W = xᵀ·g` (one GEMM over all rows) and `∂b = Σ g` directly.
 pub fn linear<const D: usize>(linear: &burn::nn::Linear, x: &Tensor<D>) -> Option<Tensor<D>> {
     let device = x.device();
-    if !device.is_autodiff() || device.inner() != Device::flex() || x.dtype() != DType::F32 {
+    if !on_flex_autodiff(&device) || x.dtype() != DType::F32 {
         return None;
     }
     let bias = linear.bias.as_ref()?.val();
@@ -350,7 +350,7 @@ pub fn attention_block(
     dropout: &Dropout,
 ) -> Option<Tensor<3>> {
     let device = qkv.device();
-    if !device.is_autodiff() || device.clone().inner() != Device::flex() {
+    if !on_flex_autodiff(&device) {
         return None;
     }
     let [batch, seq, width] = qkv.dims();
@@ -712,6 +712,11 @@ super::multiversion! {
             *a *= b;
         }
     }
+}
+
+/// Whether `device` is flex with autodiff: where these ops apply (`Ad`).
+fn on_flex_autodiff(device: &Device) -> bool {
+    device.is_autodiff() && device.clone().inner() == Device::flex()
 }
 
 /// Register `op` as the graph node making `out` from the tensors behind `nodes`, keeping

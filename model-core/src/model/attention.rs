@@ -126,33 +126,41 @@ impl SelfAttention {
 
     /// `x`: `[batch, seq, hidden]`; `padding_mask`: `[batch, seq]`, true at padding.
     pub fn forward(&self, x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<3> {
-        let qkv = super::project(&self.qkv, x.clone());
-        let training = self.attention_dropout.prob > 0.0
-            && x.device().is_autodiff()
-            && self.attention_dropout.training.is_enabled();
-        // Inference on the CPU: one fused kernel on flex's buffers (see `kernels`); it
-        // declines autodiff tensors, so training always takes burn's ops below.
-        let context = match crate::kernels::self_attention(&qkv, &padding_mask, self.num_heads) {
-            Some(context) => context,
-            None => {
-                let seq = x.dims()[1];
-                self.attention(qkv, padding_mask, training, seq)
-            }
-        };
-        let out = super::dropout(&self.dropout, super::project(&self.output, context));
-        self.layer_norm.forward(out + x)
+        let seq = x.dims()[1];
+        self.forward_queries(x, padding_mask, seq)
     }
 
     /// [`Self::forward`] for the first position's query only (over every key):
     /// `[batch, 1, hidden]`. The classifier's last layer, on burn's ops (training, GPU).
     pub fn forward_first(&self, x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<3> {
+        self.forward_queries(x, padding_mask, 1)
+    }
+
+    /// The block for the first `queries` positions' queries (over every key), with
+    /// their residuals: `[batch, queries, hidden]`.
+    fn forward_queries(
+        &self,
+        x: Tensor<3>,
+        padding_mask: Tensor<2, Bool>,
+        queries: usize,
+    ) -> Tensor<3> {
         let qkv = super::project(&self.qkv, x.clone());
         let training = self.attention_dropout.prob > 0.0
             && x.device().is_autodiff()
             && self.attention_dropout.training.is_enabled();
-        let context = self.attention(qkv, padding_mask, training, 1);
+        // Inference on the CPU for every query: one fused kernel on flex's buffers (see
+        // `kernels`); it declines autodiff tensors, so training takes `attention`.
+        let fused = if queries == x.dims()[1] {
+            crate::kernels::self_attention(&qkv, &padding_mask, self.num_heads)
+        } else {
+            None
+        };
+        let context = match fused {
+            Some(context) => context,
+            None => self.attention(qkv, padding_mask, training, queries),
+        };
         let out = super::dropout(&self.dropout, super::project(&self.output, context));
-        self.layer_norm.forward(out + x.narrow(1, 0, 1))
+        self.layer_norm.forward(out + x.narrow(1, 0, queries))
     }
 
     /// Attention through burn's ops (any backend, autodiff): `[batch, seq, 3·hidden]`
