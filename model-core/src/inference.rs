@@ -11,6 +11,7 @@ use serde::ser::{SerializeMap, SerializeStruct};
 
 use crate::config::BertConfig;
 use crate::error::{Error, Result};
+use crate::kernels::layer::Products;
 use crate::model::BertForSequenceClassification;
 use crate::tokenizer::{Batch, BertTokenizer, Encoded, Truncation};
 
@@ -152,6 +153,16 @@ impl Classifier {
         check_options(&self.config, &options)?;
         self.options = options;
         Ok(())
+    }
+
+    /// The arithmetic of the CPU kernel's matrix products (see [`Products`]).
+    pub fn products(&self) -> Products {
+        self.model.bert.encoder.products
+    }
+
+    /// Compute the projections in f32 or int8 from now on (CPU kernel path only).
+    pub fn set_products(&mut self, products: Products) {
+        self.model.bert.encoder.products = products;
     }
 
     /// Tokenize with this classifier's settings.

@@ -22,8 +22,10 @@ use burn::tensor::Bytes;
 use burn::tensor::DType;
 use burn_flex::{Flex, FlexTensor, Layout};
 
+pub mod cache;
 pub mod layer;
 pub mod packed;
+pub mod quantized;
 #[cfg(feature = "native")]
 pub mod train;
 

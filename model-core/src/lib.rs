@@ -32,4 +32,5 @@ pub use backend::BackendKind;
 pub use config::BertConfig;
 pub use error::{Error, Result};
 pub use inference::{Classifier, InferenceOptions, Prediction};
+pub use kernels::layer::Products;
 pub use tokenizer::{BertTokenizer, Truncation};

@@ -36,6 +36,8 @@ pub struct Checkpoint {
     prefix: String,
     tensors: HashMap<String, RawTensor>,
     used: BTreeSet<String>,
+    /// Whether some tensors were stored as int8 (and decoded to f32 here).
+    int8: bool,
 }
 
 /// What loading left aside: tensors in the file that the model does not use, and
@@ -155,6 +157,7 @@ impl Checkpoint {
             prefix,
             tensors: map,
             used: BTreeSet::new(),
+            int8: false,
         }
     }
 
@@ -176,6 +179,7 @@ impl Checkpoint {
             })
             .collect::<Result<_>>()?;
         let mut out = Vec::with_capacity(st.len());
+        let mut int8 = false;
         for (name, view) in st.tensors() {
             if name.ends_with(QSCALE_SUFFIX) {
                 continue;
@@ -186,6 +190,7 @@ impl Checkpoint {
             {
                 let shape = view.shape().to_vec();
                 let data = dequantize_rows(source_name, &name, &shape, view.data(), scale)?;
+                int8 = true;
                 out.push((
                     name,
                     RawTensor {
@@ -206,7 +211,16 @@ impl Checkpoint {
             let shape = view.shape().to_vec();
             out.push((name, RawTensor { shape, data, dtype }));
         }
-        Ok(Self::from_tensors(source_name, out))
+        let mut ckpt = Self::from_tensors(source_name, out);
+        ckpt.int8 = int8;
+        Ok(ckpt)
+    }
+
+    /// Whether the file stored some matrices as int8 with per-row scales (an
+    /// `--dtype int8` export): the model then computes its projections in int8
+    /// ([`crate::kernels::layer::Products`]).
+    pub fn stores_int8(&self) -> bool {
+        self.int8
     }
 
     /// Read `model.safetensors` (or any safetensors file).

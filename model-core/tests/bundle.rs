@@ -1,5 +1,5 @@
 //! The web bundle: f16 and int8 weights decode to predictions close to the f32
-//! model's, every file is verified against the manifest, and a tampered or
+//! model's (and so do int8 products, the page's arithmetic for int8), every file is verified against the manifest, and a tampered or
 //! incomplete bundle is an error that names the file.
 
 use std::collections::HashMap;
@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use burn::tensor::Device;
 use model_core::bundle::{FORMAT, Manifest, sha256_hex};
 use model_core::export::{WeightDtype, hf_state_dict, to_safetensors_as};
-use model_core::{Classifier, Error, InferenceOptions, Truncation};
+use model_core::{Classifier, Error, InferenceOptions, Products, Truncation};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny/finetuned");
 
@@ -60,8 +60,12 @@ fn bundle(dtype: WeightDtype) -> (Manifest, HashMap<String, Vec<u8>>) {
     (manifest, files)
 }
 
-fn positive_probs(manifest: &Manifest, files: &HashMap<String, Vec<u8>>) -> Vec<f32> {
-    let (c, report) = Classifier::from_bundle(
+fn positive_probs(
+    manifest: &Manifest,
+    files: &HashMap<String, Vec<u8>>,
+    products: Products,
+) -> Vec<f32> {
+    let (mut c, report) = Classifier::from_bundle(
         manifest,
         |n| files.get(n).map(Vec::as_slice),
         &Device::flex(),
@@ -69,6 +73,7 @@ fn positive_probs(manifest: &Manifest, files: &HashMap<String, Vec<u8>>) -> Vec<
     )
     .unwrap();
     assert!(report.initialized.is_empty(), "{:?}", report.initialized);
+    c.set_products(products);
     let texts = texts();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     c.predict(&refs)
@@ -81,22 +86,35 @@ fn positive_probs(manifest: &Manifest, files: &HashMap<String, Vec<u8>>) -> Vec<
 #[test]
 fn smaller_dtypes_predict_like_f32() {
     let (m32, f32_files) = bundle(WeightDtype::F32);
-    let reference = positive_probs(&m32, &f32_files);
-    for (dtype, tolerance, max_ratio) in [
-        (WeightDtype::F16, 2e-3, 0.55),
-        (WeightDtype::Int8, 2e-2, 0.40),
+    let reference = positive_probs(&m32, &f32_files, Products::F32);
+    for (dtype, products, tolerance, max_ratio) in [
+        (WeightDtype::F16, Products::F32, 2e-3, 0.55),
+        (WeightDtype::Int8, Products::F32, 2e-2, 0.40),
+        (WeightDtype::Int8, Products::Int8, 3e-2, 0.40),
     ] {
         let (m, files) = bundle(dtype);
+        if products == Products::Int8 {
+            // The int8 kernel really ran: its answers are not the f32 products'.
+            assert_ne!(
+                positive_probs(&m, &files, products),
+                positive_probs(&m, &files, Products::F32)
+            );
+        }
         let ratio =
             files["model.safetensors"].len() as f64 / f32_files["model.safetensors"].len() as f64;
-        let probs = positive_probs(&m, &files);
+        let probs = positive_probs(&m, &files, products);
         let worst = reference
             .iter()
             .zip(&probs)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
-        println!("{dtype}: weights {ratio:.2}x of f32, max |Δp(positive)| {worst:.2e}");
-        assert!(worst < tolerance, "{dtype}: max diff {worst}");
+        println!(
+            "{dtype} ({products} products): weights {ratio:.2}x of f32, max |Δp(positive)| {worst:.2e}"
+        );
+        assert!(
+            worst < tolerance,
+            "{dtype}, {products} products: max diff {worst}"
+        );
         assert!(ratio < max_ratio, "{dtype}: {ratio:.2}x of f32");
     }
 }

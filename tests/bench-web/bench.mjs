@@ -3,8 +3,12 @@
 // exports the release model to ONNX (tools/export_onnx.py) and sets:
 //   DIST      the built page (served at /)
 //   MODELS    a folder holding release/{config.json, tokenizer*.json, onnx/*.onnx} (at /models/)
+//   F32_MODEL the release model exported again with `--dtype f32` (our page at /f32/ loads it)
 //   TEXTS     JSONL of IMDb test reviews (tools/bench_texts.py 64 7: the reference's sample)
 //   ARTIFACTS where bench-web.json goes
+// Precision classes are compared like with like: our page on the f32 export (f32 products)
+// against Transformers.js fp32, and on the int8 release export (int8 products, see
+// model-core/src/kernels/quantized.rs) against Transformers.js q8.
 // Both sides run on one thread (the page is not cross-origin isolated, and ORT Web is told
 // numThreads = 1). Figures, per engine: the latency of one ~230-word review (median of REPS
 // runs after a warm-up) and the wall time for the 64 reviews. Rounds alternate the engines so
@@ -16,13 +20,13 @@ import { dirname, extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const { DIST, MODELS, TEXTS } = process.env;
+const { DIST, MODELS, TEXTS, F32_MODEL } = process.env;
 const ARTIFACTS = process.env.ARTIFACTS || 'artifacts';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const REPS = Number(process.env.REPS || 10);
 const ROUNDS = Number(process.env.ROUNDS || 2);
 const WEBGPU = process.env.WEBGPU !== '0';
-for (const [k, v] of Object.entries({ DIST, MODELS, TEXTS })) {
+for (const [k, v] of Object.entries({ DIST, MODELS, TEXTS, F32_MODEL })) {
   if (!v || !existsSync(v)) {
     console.error(`${k} is not set or missing (${v}): run \`cargo xtask bench-web\``);
     process.exit(2);
@@ -42,6 +46,8 @@ const ROUTES = [
   ['/transformers/', join(HERE, 'node_modules/@huggingface/transformers/dist')],
   ['/ort/', join(HERE, 'node_modules/onnxruntime-web/dist')],
   ['/models/', MODELS],
+  ['/f32/model/', F32_MODEL],
+  ['/f32/', DIST],
   ['/', DIST],
 ];
 const TYPES = {
@@ -83,9 +89,9 @@ async function waitReady(page) {
 
 /// Our page: classify `one` REPS times (the latency the page itself shows), then the 64 reviews
 /// through batch mode (a JSONL file), timed until the last row is in the table.
-async function ours(context, engine, reps, count = reviews.length) {
+async function ours(context, engine, reps, count = reviews.length, base = '/') {
   const page = await context.newPage();
-  await page.goto(`${origin}/`);
+  await page.goto(`${origin}${base}`);
   await waitReady(page);
   if (engine === 'webgpu') {
     await page.selectOption('#engine', 'webgpu');
@@ -135,8 +141,9 @@ const runs = [];
 const { browser, context, foreign } = await launch();
 for (let round = 1; round <= ROUNDS; round++) {
   for (const [name, fn] of [
-    ['ours cpu (flex on wasm, f32 compute, int8-stored weights)', () => ours(context, 'cpu', REPS)],
+    ['ours cpu fp32 (f32 export, f32 products)', () => ours(context, 'cpu', REPS, reviews.length, '/f32/')],
     ['transformers.js wasm fp32', () => tjs(context, 'wasm', 'fp32', REPS)],
+    ['ours cpu int8 (int8 export, int8 products)', () => ours(context, 'cpu', REPS)],
     ['transformers.js wasm q8', () => tjs(context, 'wasm', 'q8', REPS)],
   ]) {
     const r = await fn();
@@ -149,7 +156,7 @@ if (WEBGPU) {
   // two repetitions and the first WEBGPU_MANY reviews only.
   const n = Number(process.env.WEBGPU_MANY || 8);
   for (const [name, fn] of [
-    ['ours webgpu', () => ours(context, 'webgpu', 2, n)],
+    ['ours webgpu (int8 export, f32 on the GPU)', () => ours(context, 'webgpu', 2, n)],
     ['transformers.js webgpu fp32', () => tjs(context, 'webgpu', 'fp32', 2, n)],
   ]) {
     const r = await fn();
@@ -171,10 +178,10 @@ for (const name of [...new Set(runs.map((r) => r.name))]) {
 // Ratios per round (ours / theirs for latency: below 1 means ours is faster).
 const ratios = [];
 for (let round = 1; round <= ROUNDS; round++) {
-  const o = by('ours cpu').find((r) => r.round === round);
-  for (const dtype of ['fp32', 'q8']) {
+  for (const [ours, dtype] of [['fp32', 'fp32'], ['int8', 'q8']]) {
+    const o = by(`ours cpu ${ours}`).find((r) => r.round === round);
     const t = by(`transformers.js wasm ${dtype}`).find((r) => r.round === round);
-    if (o && t) ratios.push({ round, vs: `wasm ${dtype}`, latency_ratio: o.single_median_ms / t.single_median_ms, throughput_ratio: o.many_reviews_per_s / t.many_reviews_per_s });
+    if (o && t) ratios.push({ round, ours, vs: `wasm ${dtype}`, latency_ratio: o.single_median_ms / t.single_median_ms, throughput_ratio: o.many_reviews_per_s / t.many_reviews_per_s });
   }
 }
 const report = {

@@ -152,6 +152,8 @@ async function main() {
     timings.engine = engine;
     // Chromium validates relaxed SIMD, so boot.js loads that build of the page.
     assert.equal(engine, 'CPU (wasm, relaxed SIMD)');
+    // The release model is an int8 export: the CPU engine computes it in int8.
+    assert.match(await page.innerText('footer'), /int8 weights \(int8 arithmetic\)/);
     assert.match(await page.innerText('.engine .note'), /software adapter/);
   });
   await step('positive and negative reviews, > 90% confidence (CPU)', async () => {

@@ -85,14 +85,16 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
     let selected = select_device(args.run.backend)?;
     let loaded = load_classifier(&args.model, &selected.device, options)
         .with_context(|| format!("loading model `{}`", args.model))?;
-    let classifier = loaded.classifier;
+    let mut classifier = loaded.classifier;
+    args.run.apply(&mut classifier);
     let data = data::align_labels(data, &classifier.labels, &args.data)?;
     eprintln!(
-        "evaluating {} examples on {} (max length {}, {})",
+        "evaluating {} examples on {} (max length {}, {}, {} products)",
         data.examples.len(),
         selected.description,
         options.max_len,
-        options.truncation
+        options.truncation,
+        classifier.products()
     );
     let bar = indicatif::ProgressBar::new(data.examples.len() as u64);
     bar.set_style(

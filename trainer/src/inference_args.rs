@@ -2,7 +2,7 @@
 
 use clap::Args;
 use model_core::backend::BackendKind;
-use model_core::{InferenceOptions, Truncation};
+use model_core::{Classifier, InferenceOptions, Products, Truncation};
 
 use crate::evaluate::recorded_options;
 
@@ -22,9 +22,21 @@ pub struct InferenceArgs {
     /// Texts per forward pass.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
+    /// Arithmetic of the CPU kernel's matrix products: `f32`, or `int8` (what the
+    /// page computes for an `--dtype int8` export; slower natively). Default: f32
+    /// natively.
+    #[arg(long)]
+    pub products: Option<Products>,
 }
 
 impl InferenceArgs {
+    /// Apply `--products` to a loaded classifier.
+    pub fn apply(&self, classifier: &mut Classifier) {
+        if let Some(p) = self.products {
+            classifier.set_products(p);
+        }
+    }
+
     /// The options for `model`: flags first, then what the model folder recorded,
     /// then the defaults (256 tokens, head+tail).
     pub fn options(&self, model: &str) -> InferenceOptions {

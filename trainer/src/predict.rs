@@ -36,8 +36,9 @@ pub fn run(args: PredictArgs) -> Result<()> {
     }
     let selected = select_device(args.run.backend)?;
     let options = args.run.options(&args.model);
-    let loaded = load_classifier(&args.model, &selected.device, options)
+    let mut loaded = load_classifier(&args.model, &selected.device, options)
         .with_context(|| format!("loading model `{}`", args.model))?;
+    args.run.apply(&mut loaded.classifier);
     for name in &loaded.report.initialized {
         eprintln!(
             "warning: {name} is not in the checkpoint and was freshly initialised: \

@@ -12,7 +12,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use model_core::bundle::Manifest;
 use model_core::tokenizer::Encoded;
-use model_core::{Classifier, Prediction};
+use model_core::{Classifier, Prediction, Products};
 
 use crate::engine::{Engine, best_device, device_for, webgpu_lost};
 use crate::fetch::{download, fetch_bytes, now_ms, read_file, yield_now};
@@ -256,8 +256,16 @@ async fn install(state: State, bundle: Rc<Bundle>) {
                 .map(|a| format!(", test accuracy {:.2}%", a * 100.0))
                 .unwrap_or_default();
             let bytes: u64 = m.total_bytes();
+            // The CPU engine computes an int8 export's projections in int8
+            // (model_core::Products); WebGPU computes in f32.
+            let arithmetic =
+                if model.engine == Engine::Cpu && model.classifier.products() == Products::Int8 {
+                    " (int8 arithmetic)"
+                } else {
+                    ""
+                };
             state.model_info.set(Some(format!(
-                "Model: {} labels ({}), {} weights, {:.1} MB, max {} tokens ({}){accuracy}.",
+                "Model: {} labels ({}), {} weights{arithmetic}, {:.1} MB, max {} tokens ({}){accuracy}.",
                 m.labels.len(),
                 m.labels.join(", "),
                 m.dtype,

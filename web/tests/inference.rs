@@ -1,6 +1,7 @@
 //! The same model in the browser: the tiny fine-tuned checkpoint that `transformers`
 //! wrote, run on WebGPU and on flex-wasm, must give PyTorch's probabilities (which the
-//! native backends also match) within 1e-4.
+//! native backends also match) within 1e-4; with int8 products (the page's arithmetic
+//! for an int8 export) within int8's error.
 //!
 //! Run: `wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver web`
 //! (Chromium with `--enable-unsafe-webgpu` from `webdriver.json` offers a SwiftShader
@@ -8,7 +9,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use model_core::inference::HfBytes;
-use model_core::{Classifier, InferenceOptions, Truncation};
+use model_core::{Classifier, InferenceOptions, Products, Truncation};
 use wasm_bindgen_test::*;
 use web::engine::{Engine, device_for};
 
@@ -21,14 +22,17 @@ const TINY: HfBytes<'static> = HfBytes {
 };
 const GOLDEN: &str = include_str!("../../model-core/tests/fixtures/tiny/golden.json");
 
-async fn check(engine: Engine) {
+/// The tiny model's largest probability difference from PyTorch's on `engine`,
+/// computing its projections with `products`; and the probabilities.
+async fn check(engine: Engine, products: Products) -> (f64, Vec<f32>) {
     let device = device_for(engine).await.expect("engine available");
     let options = InferenceOptions {
         max_len: 64,
         truncation: Truncation::Head,
         batch_size: 4,
     };
-    let (classifier, _) = Classifier::from_hf_bytes(TINY, &device, options).unwrap();
+    let (mut classifier, _) = Classifier::from_hf_bytes(TINY, &device, options).unwrap();
+    classifier.set_products(products);
     let golden: serde_json::Value = serde_json::from_str(GOLDEN).unwrap();
     let texts: Vec<&str> = golden["texts"]
         .as_array()
@@ -38,28 +42,42 @@ async fn check(engine: Engine) {
         .collect();
     let predictions = classifier.predict_async(&texts).await.unwrap();
     let mut worst = 0.0f64;
+    let mut probs = Vec::new();
     for (p, want) in predictions
         .iter()
         .zip(golden["probabilities"].as_array().unwrap())
     {
         for (c, label) in ["negative", "positive"].iter().enumerate() {
             let got = p.probability(label).unwrap() as f64;
+            probs.push(got as f32);
             worst = worst.max((got - want[c].as_f64().unwrap()).abs());
         }
     }
     console_log!(
-        "{engine}: max abs diff vs PyTorch {worst:.3e} over {} texts",
+        "{engine}, {products} products: max abs diff vs PyTorch {worst:.3e} over {} texts",
         texts.len()
     );
-    assert!(worst < 1e-4, "{engine}: max abs diff {worst}");
+    (worst, probs)
 }
 
 #[wasm_bindgen_test]
 async fn flex_wasm_matches_pytorch() {
-    check(Engine::Cpu).await;
+    let (worst, _) = check(Engine::Cpu, Products::F32).await;
+    assert!(worst < 1e-4, "max abs diff {worst}");
 }
 
 #[wasm_bindgen_test]
 async fn webgpu_matches_pytorch() {
-    check(Engine::WebGpu).await;
+    let (worst, _) = check(Engine::WebGpu, Products::F32).await;
+    assert!(worst < 1e-4, "max abs diff {worst}");
+}
+
+/// The int8 kernel on wasm (this test build is the plain simd128 one; the page's
+/// relaxed-SIMD build computes the same integers): close to PyTorch, and really int8.
+#[wasm_bindgen_test]
+async fn flex_wasm_int8_products_stay_close() {
+    let (worst, int8) = check(Engine::Cpu, Products::Int8).await;
+    let (_, f32) = check(Engine::Cpu, Products::F32).await;
+    assert!(worst < 3e-2, "max abs diff {worst}");
+    assert_ne!(int8, f32, "the int8 kernel did not run");
 }

@@ -337,6 +337,24 @@ fn test_web() -> Result<(), String> {
         ],
         &env,
     )?;
+    // The page's second module (relaxed SIMD: the f32 kernel's fused multiply-add and
+    // the int8 kernel's dot product), in Chromium, which has relaxed SIMD.
+    run(
+        "wasm-pack",
+        &[
+            "test",
+            "--headless",
+            "--chrome",
+            "--chromedriver",
+            &driver,
+            "web",
+            "--test",
+            "inference",
+            "--features",
+            "relaxed-simd",
+        ],
+        &env,
+    )?;
     // Firefox too, where it is installed (`.ci/run` installs firefox-esr and geckodriver).
     let firefox = ["firefox-esr", "firefox"]
         .into_iter()
@@ -418,7 +436,7 @@ fn bench_web() -> Result<(), String> {
         .map_err(|e| format!("static/model/manifest.json: {e}"))?;
     let stamp = work.join("models.manifest.json");
     let stale = std::fs::read_to_string(&stamp).ok().as_deref() != Some(model_hash.as_str());
-    if !onnx.is_file() || stale {
+    if !onnx.is_file() || !models.join("web-f32/manifest.json").is_file() || stale {
         let hf = work.join("hf");
         let hf_s = hf.to_string_lossy().to_string();
         let _ = std::fs::remove_dir_all(&hf);
@@ -438,6 +456,28 @@ fn bench_web() -> Result<(), String> {
                 &hf_s,
                 "--format",
                 "hf",
+            ],
+            &[],
+        )?;
+        // Our page's fp32 contender: the same weights exported again in f32.
+        let f32_s = models.join("web-f32").to_string_lossy().to_string();
+        run(
+            "cargo",
+            &[
+                "run",
+                "--quiet",
+                "-p",
+                "trainer",
+                "--",
+                "export",
+                "--run",
+                "static/model",
+                "--out",
+                &f32_s,
+                "--format",
+                "web",
+                "--dtype",
+                "f32",
             ],
             &[],
         )?;
@@ -464,6 +504,7 @@ fn bench_web() -> Result<(), String> {
         &[
             ("DIST", &s(&dist)),
             ("MODELS", &s(&models)),
+            ("F32_MODEL", &s(&models.join("web-f32"))),
             ("TEXTS", &s(&texts)),
             ("ARTIFACTS", &s(&artifacts)),
         ],

@@ -27,10 +27,59 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use burn_flex::{Flex, FlexTensor};
 
+use super::quantized::QuantizedWeight;
 #[cfg(not(target_arch = "wasm32"))]
 use super::{Mat, matmul};
 use super::{attention_packed, f32s, flex_f32, for_chunks, multiversion};
 use crate::config::Activation;
+
+/// The arithmetic of the projections' matrix products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Products {
+    /// f32 throughout.
+    #[default]
+    F32,
+    /// 8-bit integers: weights per output column, inputs per row, sums in i32
+    /// ([`super::quantized`]). What an int8 export was made for: the precision class
+    /// of ONNX `q8` models, and in the browser several times the f32 kernel's rate.
+    Int8,
+}
+
+impl Products {
+    /// The default for a checkpoint: int8 where its matrices were stored in int8 and
+    /// this is the browser. Native builds compute such a model in f32 unless told
+    /// otherwise: there gemm's AVX-512 f32 kernels on every core are several times
+    /// faster than the portable int8 code, and the answers agree to within int8's
+    /// rounding (`trainer evaluate --products int8` measures the page's arithmetic).
+    pub fn for_checkpoint(stores_int8: bool) -> Self {
+        if stores_int8 && cfg!(target_family = "wasm") {
+            Self::Int8
+        } else {
+            Self::F32
+        }
+    }
+}
+
+impl std::str::FromStr for Products {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "f32" => Ok(Self::F32),
+            "int8" | "i8" => Ok(Self::Int8),
+            other => Err(format!("unknown products `{other}` (expected f32 or int8)")),
+        }
+    }
+}
+
+impl std::fmt::Display for Products {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::F32 => "f32",
+            Self::Int8 => "int8",
+        })
+    }
+}
 
 /// A projection's weights on flex: `weight` `[d_in, d_out]` (any strides), `bias`
 /// `[d_out]` contiguous.
@@ -39,11 +88,12 @@ pub struct Dense {
     bias: FlexTensor,
     d_in: usize,
     d_out: usize,
+    products: Products,
 }
 
 impl Dense {
     /// The flex f32 buffers behind a burn `Linear` with a bias, or `None`.
-    pub fn new(linear: &Linear) -> Option<Self> {
+    pub fn new(linear: &Linear, products: Products) -> Option<Self> {
         let weight = flex_f32(&linear.weight.val())?;
         let bias = flex_f32(&linear.bias.as_ref()?.val())?.to_contiguous();
         let shape = weight.layout().shape();
@@ -53,6 +103,7 @@ impl Dense {
             bias,
             d_in,
             d_out,
+            products,
         })
     }
 
@@ -62,6 +113,10 @@ impl Dense {
 
     /// `dst[m, d_out] += lhs[m, d_in] · weight`, both row-major and contiguous.
     fn accumulate(&self, dst: &mut [f32], lhs: &[f32], m: usize) {
+        if self.products == Products::Int8 {
+            let q = super::cache::derived(&self.weight, QuantizedWeight::quantize);
+            return q.accumulate(dst, lhs, m);
+        }
         // In the browser: the weight packed once, and a kernel made for one wasm thread.
         #[cfg(target_arch = "wasm32")]
         super::packed::packed_weight(&self.weight).accumulate(dst, lhs, m);

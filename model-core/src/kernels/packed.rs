@@ -13,9 +13,8 @@
 //!
 //! Off wasm the same code runs on 4-element arrays, for the unit tests.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
-use burn::tensor::Bytes;
 use burn_flex::FlexTensor;
 
 /// Columns per panel: two 4-lane vectors.
@@ -173,66 +172,9 @@ impl PackedWeight {
 }
 
 /// The packed form of a 2-D f32 flex weight `[k, n]`, packed on first use and kept
-/// for as long as the weight's buffer lives.
-///
-/// Entries are keyed by the buffer's identity (a `Weak` to flex's shared storage, so
-/// the address cannot be reused while the entry exists), the view's layout, and a
-/// fingerprint of 32 sampled elements, so a buffer updated in place (burn mutates
-/// uniquely owned tensors, e.g. in an optimiser step) is packed again rather than
-/// served stale. Entries whose buffer is gone are dropped on the next call.
+/// for as long as the weight's buffer lives (see [`super::cache`]).
 pub fn packed_weight(weight: &FlexTensor) -> Arc<PackedWeight> {
-    static CACHE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
-    let layout = weight.layout();
-    let (k, n) = (layout.shape()[0], layout.shape()[1]);
-    let (rs, cs) = (layout.strides()[0], layout.strides()[1]);
-    let offset = layout.start_offset();
-    let data = weight.storage::<f32>();
-    let fingerprint: [u32; 32] = std::array::from_fn(|s| {
-        let t = s * (k * n).max(1) / 32;
-        let (i, j) = (t / n.max(1), t % n.max(1));
-        let at = offset as isize + (i as isize) * rs + (j as isize) * cs;
-        data.get(at as usize).map_or(0, |v| v.to_bits())
-    });
-    let arc = weight.data_arc();
-    let key = (Arc::as_ptr(&arc), offset, [k, n], [rs, cs], fingerprint);
-    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    cache.retain(|e| e.buffer.strong_count() > 0);
-    if let Some(e) = cache.iter().find(|e| e.key() == key) {
-        return e.packed.clone();
-    }
-    let packed = Arc::new(PackedWeight::pack(data, offset, rs, cs, k, n));
-    cache.push(Entry {
-        buffer: Arc::downgrade(&arc),
-        offset,
-        shape: [k, n],
-        strides: [rs, cs],
-        fingerprint,
-        packed: packed.clone(),
-    });
-    packed
-}
-
-struct Entry {
-    buffer: Weak<Bytes>,
-    offset: usize,
-    shape: [usize; 2],
-    strides: [isize; 2],
-    fingerprint: [u32; 32],
-    packed: Arc<PackedWeight>,
-}
-
-type Key = (*const Bytes, usize, [usize; 2], [isize; 2], [u32; 32]);
-
-impl Entry {
-    fn key(&self) -> Key {
-        (
-            self.buffer.as_ptr(),
-            self.offset,
-            self.shape,
-            self.strides,
-            self.fingerprint,
-        )
-    }
+    super::cache::derived(weight, PackedWeight::pack)
 }
 
 /// `dst[i..i+R, col..col+cols] += lhs[i..i+R, k0..k0+kc] · panel`, with `panel` the

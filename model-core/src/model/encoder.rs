@@ -8,7 +8,7 @@ use burn::tensor::activation::{gelu_approximate, relu};
 use super::{SelfAttention, layer_norm, linear, load_layer_norm, load_linear};
 use crate::config::{Activation, BertConfig};
 use crate::error::Result;
-use crate::kernels::layer::{Dense, LayerParams, Norm};
+use crate::kernels::layer::{Dense, LayerParams, Norm, Products};
 use crate::weights::Checkpoint;
 
 /// One encoder layer (`BertLayer`).
@@ -92,14 +92,15 @@ impl BertLayer {
 
     /// This layer's weights as the fused CPU kernel reads them: `Some` only for f32
     /// weights on flex without autodiff.
-    fn kernel_params(&self) -> Option<LayerParams> {
+    fn kernel_params(&self, products: Products) -> Option<LayerParams> {
         let attention = &self.attention;
+        let dense = |linear: &Linear| Dense::new(linear, products);
         Some(LayerParams {
-            qkv: Dense::new(&attention.qkv)?,
-            attention_output: Dense::new(&attention.output)?,
+            qkv: dense(&attention.qkv)?,
+            attention_output: dense(&attention.output)?,
             attention_norm: Norm::new(&attention.layer_norm, self.layer_norm_eps)?,
-            intermediate: Dense::new(&self.intermediate)?,
-            output: Dense::new(&self.output)?,
+            intermediate: dense(&self.intermediate)?,
+            output: dense(&self.output)?,
             output_norm: Norm::new(&self.layer_norm, self.layer_norm_eps)?,
             heads: attention.num_heads,
             activation: self.activation,
@@ -112,6 +113,11 @@ impl BertLayer {
 pub struct BertEncoder {
     /// `encoder.layer.*`.
     pub layers: Vec<BertLayer>,
+    /// The arithmetic of the CPU kernel's projections ([`Products::for_checkpoint`]:
+    /// int8 in the browser for an `--dtype int8` export, f32 otherwise). Training
+    /// and the GPU path always compute in f32.
+    #[module(skip)]
+    pub products: Products,
 }
 
 impl BertEncoder {
@@ -121,6 +127,7 @@ impl BertEncoder {
             layers: (0..config.num_hidden_layers)
                 .map(|_| BertLayer::init(config, device))
                 .collect(),
+            products: Products::F32,
         }
     }
 
@@ -129,7 +136,8 @@ impl BertEncoder {
         let layers = (0..config.num_hidden_layers)
             .map(|i| BertLayer::load(config, ckpt, i, device))
             .collect::<Result<_>>()?;
-        Ok(Self { layers })
+        let products = Products::for_checkpoint(ckpt.stores_int8());
+        Ok(Self { layers, products })
     }
 
     /// Every layer's weights as the fused CPU kernel reads them, when `x` can take it
@@ -138,7 +146,10 @@ impl BertEncoder {
         if x.device().is_autodiff() {
             return None;
         }
-        self.layers.iter().map(BertLayer::kernel_params).collect()
+        self.layers
+            .iter()
+            .map(|l| l.kernel_params(self.products))
+            .collect()
     }
 
     /// Run every layer: inference on the CPU (flex, no autodiff) through the fused
@@ -290,7 +301,7 @@ mod tests {
             let params: Vec<_> = encoder
                 .layers
                 .iter()
-                .map(|l| l.kernel_params().expect("flex f32 weights"))
+                .map(|l| l.kernel_params(Products::F32).expect("flex f32 weights"))
                 .collect();
             let fused = crate::kernels::layer::encoder(&params, x.clone(), &mask)
                 .expect("flex f32 input takes the fused kernel");
@@ -395,6 +406,6 @@ mod tests {
     fn autodiff_takes_the_module_path() {
         let device = Device::flex().autodiff();
         let encoder = BertEncoder::init(&BertConfig::tiny(50), &device);
-        assert!(encoder.layers[0].kernel_params().is_none());
+        assert!(encoder.layers[0].kernel_params(Products::F32).is_none());
     }
 }

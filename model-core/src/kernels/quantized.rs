@@ -1,0 +1,545 @@
+//! `dst += lhs · W` in 8-bit integers: the projections of a model exported with
+//! `--dtype int8`, the precision class of Transformers.js's `q8` models.
+//!
+//! Why: in the browser the f32 packed kernel ([`super::packed`]) does four
+//! multiply-adds per instruction, and the projections are about three quarters of one
+//! review's time. Relaxed SIMD's `i32x4.relaxed_dot_i8x16_i7x16_add_s` does sixteen
+//! (one `vpdpbusd` where the CPU has AVX-VNNI, `pmaddubsw` + `pmaddwd` + add
+//! elsewhere), and int8 weights are a quarter of the bytes to stream.
+//!
+//! The arithmetic, the same on every target (so the page, the tests and a native
+//! `trainer eval` of an int8 export agree to the last integer):
+//! - the weight, per output column `c`: `W[k, c] ≈ t_c · w[k, c]`, `w` in `-127..=127`
+//!   and `t_c = max|W[·, c]| / 127`. For an int8 export, whose rows were quantized
+//!   the same way, this gives back the stored integers and scales exactly;
+//! - each input row `r`, quantized on the fly to 7 bits (the instruction's second
+//!   operand must not have its top bit set): `x[r, k] ≈ s_r · (a[r, k] - z_r)`, `a`
+//!   in `0..=127`, with the row's range widened to include 0 so that `z_r` is an
+//!   exact integer zero point;
+//! - `dst[r, c] += s_r · t_c · (Σ_k a[r, k]·w[k, c] − z_r · Σ_k w[k, c])`, the sum in
+//!   i32 (exact: `|a·w| ≤ 127²`, and a row of 1536 such products stays far inside
+//!   i32).
+//!
+//! Off wasm and in the plain simd128 page build the same integer products run on
+//! portable code: the same results, without the speed.
+
+use std::cell::RefCell;
+
+/// Columns per panel: two vectors of four i32 accumulators.
+const NR: usize = 8;
+/// Rows per tile.
+const MR: usize = 4;
+/// Reduction values per dot-product lane.
+const KG: usize = 4;
+
+/// A `[k, n]` weight quantized per column and packed in panels of [`NR`] columns:
+/// panel `p`, reduction group `g` is 32 bytes at `(p·groups + g)·32`, columns
+/// `0..4` then `4..8` of the panel, each column's [`KG`] values consecutive (what one
+/// dot-product lane reads). Zero past column `n` and past row `k`.
+pub struct QuantizedWeight {
+    data: Vec<i8>,
+    /// `t_c`, zero past `n`.
+    scales: Vec<f32>,
+    /// `Σ_k w[k, c]`, zero past `n`.
+    sums: Vec<i32>,
+    k: usize,
+    n: usize,
+}
+
+impl QuantizedWeight {
+    /// Quantize and pack `weight[i, j] = src[offset + i·rs + j·cs]` for `i < k`,
+    /// `j < n`.
+    ///
+    /// # Panics
+    /// If a stride is negative or the view reaches past `src`.
+    pub fn quantize(src: &[f32], offset: usize, rs: isize, cs: isize, k: usize, n: usize) -> Self {
+        assert!(rs >= 0 && cs >= 0, "weight strides must be non-negative");
+        let (rs, cs) = (rs as usize, cs as usize);
+        if k > 0 && n > 0 {
+            assert!(
+                offset + (k - 1) * rs + (n - 1) * cs < src.len(),
+                "weight view"
+            );
+        }
+        let at = |i: usize, j: usize| src[offset + i * rs + j * cs];
+        let panels = n.div_ceil(NR);
+        let groups = k.div_ceil(KG);
+        let mut scales = vec![0.0f32; panels * NR];
+        let mut sums = vec![0i32; panels * NR];
+        let mut data = vec![0i8; panels * groups * NR * KG];
+        for j in 0..n {
+            let max = (0..k).map(|i| at(i, j).abs()).fold(0.0f32, f32::max);
+            let scale = max / 127.0;
+            scales[j] = scale;
+            let (p, c) = (j / NR, j % NR);
+            for i in 0..k {
+                let q = if scale > 0.0 {
+                    (at(i, j) / scale).round().clamp(-127.0, 127.0) as i8
+                } else {
+                    0
+                };
+                sums[j] += q as i32;
+                let (g, l) = (i / KG, i % KG);
+                data[(p * groups + g) * NR * KG + c * KG + l] = q;
+            }
+        }
+        Self {
+            data,
+            scales,
+            sums,
+            k,
+            n,
+        }
+    }
+
+    /// Rows of the weight (the reduction length).
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Columns of the weight.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// `dst[m, n] += lhs[m, k] · W`, both row-major and contiguous, `lhs` quantized
+    /// row by row as the module docs say.
+    ///
+    /// # Panics
+    /// If the slices do not hold `m` rows of the right widths.
+    pub fn accumulate(&self, dst: &mut [f32], lhs: &[f32], m: usize) {
+        assert_eq!(dst.len(), m * self.n, "product output shape");
+        assert_eq!(lhs.len(), m * self.k, "product input shape");
+        thread_local! {
+            static SCRATCH: RefCell<Rows> = RefCell::new(Rows::default());
+        }
+        SCRATCH.with(|s| {
+            let rows = &mut s.borrow_mut();
+            rows.quantize(lhs, m, self.k);
+            self.accumulate_quantized(dst, rows);
+        });
+    }
+
+    /// Blocks of [`BLOCK`] rows (on rayon's threads natively), each through every
+    /// panel.
+    fn accumulate_quantized(&self, dst: &mut [f32], rows: &Rows) {
+        super::for_chunks(dst, BLOCK * self.n, |b, d| {
+            rows_block(self, d, rows, b * BLOCK)
+        });
+    }
+
+    /// `dst` (rows `row0..`) `+=` those rows' products.
+    #[inline(always)]
+    fn rows_block_body(&self, dst: &mut [f32], rows: &Rows, row0: usize) {
+        let m = dst.len() / self.n.max(1);
+        let groups = self.k.div_ceil(KG);
+        for p in 0..self.n.div_ceil(NR) {
+            let panel = &self.data[p * groups * NR * KG..(p + 1) * groups * NR * KG];
+            let col = p * NR;
+            let mut i = 0;
+            while i + MR <= m {
+                self.tile::<MR>(dst, rows, row0, i, col, panel);
+                i += MR;
+            }
+            while i < m {
+                self.tile::<1>(dst, rows, row0, i, col, panel);
+                i += 1;
+            }
+        }
+    }
+
+    /// Rows `i..i+R` of `dst` (input rows `row0 + i..`), columns `col..col+NR`
+    /// (clipped to `n`): the integer sums over the whole reduction, then the scaling
+    /// into `dst`.
+    #[inline(always)]
+    fn tile<const R: usize>(
+        &self,
+        dst: &mut [f32],
+        rows: &Rows,
+        row0: usize,
+        i: usize,
+        col: usize,
+        panel: &[i8],
+    ) {
+        let stride = rows.stride;
+        let (dst_i, i) = (i, row0 + i);
+        let groups = stride / KG;
+        // Bounds for every unchecked access below.
+        assert!(panel.len() == groups * NR * KG, "panel");
+        assert!(R >= 1 && (i + R) * stride <= rows.q.len(), "tile rows");
+        let mut lo = [v::zero(); R];
+        let mut hi = [v::zero(); R];
+        let a = rows.q.as_ptr();
+        let b = panel.as_ptr();
+        for g in 0..groups {
+            // SAFETY: `g < groups`, so the panel reads (32 bytes at `g·32`) stay in
+            // `panel`, and the row reads (4 bytes at `(i+r)·stride + g·4`) in `rows.q`.
+            unsafe {
+                let b0 = v::load(b.add(g * NR * KG));
+                let b1 = v::load(b.add(g * NR * KG + 16));
+                for r in 0..R {
+                    let x = v::splat4(a.add((i + r) * stride + g * KG));
+                    lo[r] = v::dot(b0, x, lo[r]);
+                    hi[r] = v::dot(b1, x, hi[r]);
+                }
+            }
+        }
+        let cols = NR.min(self.n - col);
+        for r in 0..R {
+            let (s, z) = (rows.scales[i + r], rows.zeros[i + r]);
+            let mut out = [0.0f32; NR];
+            v::finish(
+                lo[r],
+                &self.sums[col..col + 4],
+                &self.scales[col..col + 4],
+                s,
+                z,
+                &mut out[..4],
+            );
+            v::finish(
+                hi[r],
+                &self.sums[col + 4..col + 8],
+                &self.scales[col + 4..col + 8],
+                s,
+                z,
+                &mut out[4..],
+            );
+            let row = &mut dst[(dst_i + r) * self.n + col..][..cols];
+            for (d, o) in row.iter_mut().zip(out) {
+                *d += o;
+            }
+        }
+    }
+}
+
+/// Output rows per task: a multiple of [`MR`].
+const BLOCK: usize = 64;
+
+/// [`QuantizedWeight::rows_block_body`], compiled for the target's best integer
+/// instructions: relaxed SIMD's dot product in the `relaxed-simd` page build,
+/// AVX-512/AVX2 natively.
+fn rows_block(w: &QuantizedWeight, dst: &mut [f32], rows: &Rows, row0: usize) {
+    #[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
+    {
+        #[target_feature(enable = "relaxed-simd")]
+        fn relaxed(w: &QuantizedWeight, d: &mut [f32], rows: &Rows, row0: usize) {
+            w.rows_block_body(d, rows, row0)
+        }
+        relaxed(w, dst, rows, row0)
+    }
+    #[cfg(not(all(target_arch = "wasm32", feature = "relaxed-simd")))]
+    portable(w, dst, rows, row0);
+}
+
+#[cfg(not(all(target_arch = "wasm32", feature = "relaxed-simd")))]
+super::multiversion! {
+    fn portable(w: &QuantizedWeight, dst: &mut [f32], rows: &Rows, row0: usize) {
+        w.rows_block_body(dst, rows, row0)
+    }
+}
+
+/// The input rows, quantized: `m` rows of `stride` bytes (`k` rounded up to [`KG`];
+/// the extra bytes meet zero weights).
+#[derive(Default)]
+struct Rows {
+    q: Vec<u8>,
+    scales: Vec<f32>,
+    zeros: Vec<i32>,
+    m: usize,
+    stride: usize,
+}
+
+impl Rows {
+    fn quantize(&mut self, lhs: &[f32], m: usize, k: usize) {
+        let stride = k.div_ceil(KG) * KG;
+        self.q.clear();
+        self.q.resize(m * stride, 0);
+        self.scales.clear();
+        self.zeros.clear();
+        (self.m, self.stride) = (m, stride);
+        for (x, q) in lhs
+            .chunks_exact(k.max(1))
+            .zip(self.q.chunks_exact_mut(stride.max(1)))
+            .take(m)
+        {
+            let (lo, hi) = min_max(x);
+            let (lo, hi) = (lo.min(0.0), hi.max(0.0));
+            let scale = (hi - lo) / 127.0;
+            let scale = if scale > 0.0 && scale.is_finite() {
+                scale
+            } else {
+                1.0
+            };
+            let zero = (-lo / scale).round().clamp(0.0, 127.0);
+            let inv = 1.0 / scale;
+            for (q, &v) in q.iter_mut().zip(x) {
+                *q = (v * inv + zero).round().clamp(0.0, 127.0) as u8;
+            }
+            self.scales.push(scale);
+            self.zeros.push(zero as i32);
+        }
+    }
+}
+
+/// Smallest and largest value, in eight partial results so the loop vectorises.
+fn min_max(x: &[f32]) -> (f32, f32) {
+    let mut lo = [f32::INFINITY; 8];
+    let mut hi = [f32::NEG_INFINITY; 8];
+    let chunks = x.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for l in 0..8 {
+            lo[l] = lo[l].min(c[l]);
+            hi[l] = hi[l].max(c[l]);
+        }
+    }
+    let fold = |a: [f32; 8], t: &[f32], f: fn(f32, f32) -> f32| {
+        t.iter().chain(&a).copied().reduce(f).unwrap_or(0.0)
+    };
+    (fold(lo, tail, f32::min), fold(hi, tail, f32::max))
+}
+
+/// The vector ops of the tile: relaxed SIMD's dot product on wasm with the
+/// `relaxed-simd` feature.
+#[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
+mod v {
+    use core::arch::wasm32::*;
+
+    pub use super::simd128::{finish, load, splat4, zero};
+
+    /// Lane `j`: `acc[j] + Σ_{t<4} w[4j+t] · x[4j+t]`, `w` signed, `x` in `0..=127`.
+    #[inline(always)]
+    pub fn dot(w: v128, x: v128, acc: v128) -> v128 {
+        i32x4_relaxed_dot_i8x16_i7x16_add(w, x, acc)
+    }
+}
+
+/// The same dot product from plain simd128 instructions (browsers without relaxed
+/// SIMD: the same integers, about the f32 kernel's speed).
+#[cfg(all(target_arch = "wasm32", not(feature = "relaxed-simd")))]
+mod v {
+    use core::arch::wasm32::*;
+
+    pub use super::simd128::{finish, load, splat4, zero};
+
+    #[inline(always)]
+    pub fn dot(w: v128, x: v128, acc: v128) -> v128 {
+        // Products of bytes 0..8 and 8..16 (|w·x| ≤ 127², exact in i16), summed in
+        // pairs, then the pairs of pairs.
+        let lo = i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(w, x));
+        let hi = i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(w, x));
+        let even = i32x4_shuffle::<0, 2, 4, 6>(lo, hi);
+        let odd = i32x4_shuffle::<1, 3, 5, 7>(lo, hi);
+        i32x4_add(acc, i32x4_add(even, odd))
+    }
+}
+
+/// Loads and the scaling, shared by both wasm builds.
+#[cfg(target_arch = "wasm32")]
+mod simd128 {
+    use core::arch::wasm32::*;
+
+    #[inline(always)]
+    pub fn zero() -> v128 {
+        i32x4_splat(0)
+    }
+
+    /// # Safety
+    /// `p` must be valid for 16 reads.
+    #[inline(always)]
+    pub unsafe fn load(p: *const i8) -> v128 {
+        unsafe { v128_load(p as *const v128) }
+    }
+
+    /// The 4 bytes at `p` in every lane.
+    ///
+    /// # Safety
+    /// `p` must be valid for 4 reads.
+    #[inline(always)]
+    pub unsafe fn splat4(p: *const u8) -> v128 {
+        unsafe { v128_load32_splat(p as *const u32) }
+    }
+
+    /// `out[j] = s · t[j] · (acc[j] − z · sums[j])`.
+    #[inline(always)]
+    pub fn finish(acc: v128, sums: &[i32], t: &[f32], s: f32, z: i32, out: &mut [f32]) {
+        assert!(sums.len() == 4 && t.len() == 4 && out.len() == 4);
+        // SAFETY: each slice is 4 long (asserted).
+        unsafe {
+            let sums = v128_load(sums.as_ptr() as *const v128);
+            let t = v128_load(t.as_ptr() as *const v128);
+            let int = i32x4_sub(acc, i32x4_mul(i32x4_splat(z), sums));
+            let y = f32x4_mul(f32x4_convert_i32x4(int), f32x4_mul(f32x4_splat(s), t));
+            v128_store(out.as_mut_ptr() as *mut v128, y);
+        }
+    }
+}
+
+/// The same ops on arrays, off wasm.
+#[cfg(not(target_arch = "wasm32"))]
+mod v {
+    pub type V = [i32; 4];
+
+    #[inline(always)]
+    pub fn zero() -> V {
+        [0; 4]
+    }
+
+    /// # Safety
+    /// `p` must be valid for 16 reads.
+    #[inline(always)]
+    pub unsafe fn load(p: *const i8) -> [i8; 16] {
+        unsafe { *(p as *const [i8; 16]) }
+    }
+
+    /// # Safety
+    /// `p` must be valid for 4 reads.
+    #[inline(always)]
+    pub unsafe fn splat4(p: *const u8) -> [u8; 4] {
+        unsafe { *(p as *const [u8; 4]) }
+    }
+
+    #[inline(always)]
+    pub fn dot(w: [i8; 16], x: [u8; 4], acc: V) -> V {
+        std::array::from_fn(|j| {
+            acc[j]
+                + (0..4)
+                    .map(|t| w[4 * j + t] as i32 * x[t] as i32)
+                    .sum::<i32>()
+        })
+    }
+
+    #[inline(always)]
+    pub fn finish(acc: V, sums: &[i32], t: &[f32], s: f32, z: i32, out: &mut [f32]) {
+        for j in 0..4 {
+            out[j] = (acc[j] - z * sums[j]) as f32 * (s * t[j]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// `lhs · W` in f64.
+    fn reference(lhs: &[f32], w: &[f32], m: usize, k: usize, n: usize) -> Vec<f64> {
+        (0..m * n)
+            .map(|t| {
+                let (i, j) = (t / n, t % n);
+                (0..k)
+                    .map(|l| lhs[i * k + l] as f64 * w[l * n + j] as f64)
+                    .sum()
+            })
+            .collect()
+    }
+
+    /// The int8 product stays within int8's error of the exact one for every shape
+    /// class (partial tiles, partial panels, `k` not a multiple of 4), and accumulates.
+    #[test]
+    fn close_to_the_exact_product() {
+        for (m, k, n) in [(1, 1, 1), (3, 5, 7), (4, 8, 8), (9, 37, 21), (17, 384, 40)] {
+            let lhs = values(m * k, 1);
+            let w = values(k * n, 2);
+            let q = QuantizedWeight::quantize(&w, 0, n as isize, 1, k, n);
+            let mut dst = vec![1.0f32; m * n];
+            q.accumulate(&mut dst, &lhs, m);
+            let exact = reference(&lhs, &w, m, k, n);
+            // Each product's error is at most about half a step of each operand:
+            // k · (|x|·t/2 + |w|·s/2) with |x|, |w| ≤ 1, s ≤ 2/127, t ≤ 1/127.
+            let bound = k as f64 * (1.5 / 127.0) + 1e-5;
+            for (t, (d, e)) in dst.iter().zip(&exact).enumerate() {
+                assert!(
+                    (*d as f64 - 1.0 - e).abs() <= bound,
+                    "m={m} k={k} n={n} at {t}: {d} vs {}",
+                    e + 1.0
+                );
+            }
+        }
+    }
+
+    /// Weights that are already int8 times a per-column scale (an int8 export) and
+    /// inputs on the 7-bit grid give the exact product.
+    #[test]
+    fn exact_on_the_grid() {
+        let (m, k, n) = (5, 12, 9);
+        let t: Vec<f32> = (0..n).map(|j| 0.01 * (j + 1) as f32).collect();
+        // Row 0 holds each column's largest magnitude, 127 steps.
+        let w: Vec<f32> = (0..k * n)
+            .map(|i| {
+                let q = if i < n {
+                    127
+                } else {
+                    (i * 37 % 255) as i32 - 127
+                };
+                q as f32 * t[i % n]
+            })
+            .collect();
+        // Each row spans [-z, 127 - z] steps of 0.5, with both ends present.
+        let lhs: Vec<f32> = (0..m * k)
+            .map(|i| {
+                let (r, c) = (i / k, i % k);
+                let z = 20 * r as i32;
+                let a = match c {
+                    0 => 0,
+                    1 => 127,
+                    _ => (c as i32 * 29 + r as i32) % 128,
+                };
+                (a - z) as f32 * 0.5
+            })
+            .collect();
+        let q = QuantizedWeight::quantize(&w, 0, n as isize, 1, k, n);
+        let mut dst = vec![0.0f32; m * n];
+        q.accumulate(&mut dst, &lhs, m);
+        for (d, e) in dst.iter().zip(reference(&lhs, &w, m, k, n)) {
+            assert!(
+                (*d as f64 - e).abs() <= 1e-3 * e.abs().max(1.0),
+                "{d} vs {e}"
+            );
+        }
+    }
+
+    /// A transposed weight view (how burn stores a loaded `Linear`) packs the same.
+    #[test]
+    fn transposed_view() {
+        let (m, k, n) = (6, 10, 11);
+        let w = values(k * n, 3);
+        let wt: Vec<f32> = (0..n * k).map(|t| w[(t % k) * n + t / k]).collect();
+        let lhs = values(m * k, 4);
+        let a = QuantizedWeight::quantize(&w, 0, n as isize, 1, k, n);
+        let b = QuantizedWeight::quantize(&wt, 0, 1, k as isize, k, n);
+        let (mut da, mut db) = (vec![0.0; m * n], vec![0.0; m * n]);
+        a.accumulate(&mut da, &lhs, m);
+        b.accumulate(&mut db, &lhs, m);
+        assert_eq!(da, db);
+    }
+
+    /// Rows of zeros, constants and a zero column give finite, right answers.
+    #[test]
+    fn degenerate_rows_and_columns() {
+        let (k, n) = (4, 3);
+        let w = vec![
+            0.5, 0.0, -1.0, 0.25, 0.0, 1.0, -0.5, 0.0, 0.5, 1.0, 0.0, -0.25,
+        ];
+        let lhs = [[0.0; 4], [2.0; 4], [-3.0; 4]].concat();
+        let q = QuantizedWeight::quantize(&w, 0, n as isize, 1, k, n);
+        let mut dst = vec![0.0f32; 3 * n];
+        q.accumulate(&mut dst, &lhs, 3);
+        let exact = reference(&lhs, &w, 3, k, n);
+        for (d, e) in dst.iter().zip(&exact) {
+            assert!((*d as f64 - e).abs() < 0.05, "{dst:?} vs {exact:?}");
+        }
+        assert_eq!(dst[1], 0.0, "column of zeros");
+    }
+}
