@@ -9,6 +9,8 @@
 // Precision classes are compared like with like: our page on the f32 export (f32 products)
 // against Transformers.js fp32, and on the int8 release export (int8 products, see
 // model-core/src/kernels/quantized.rs) against Transformers.js q8.
+// Our page runs in both its module builds: the relaxed-SIMD one (what Chromium, and so these
+// figures' headline, gets) and the plain simd128 one (browsers without relaxed SIMD).
 // Both sides run on one thread (the page is not cross-origin isolated, and ORT Web is told
 // numThreads = 1). Figures, per engine: the latency of one ~230-word review (median of REPS
 // runs after a warm-up) and the wall time for the 64 reviews. Rounds alternate the engines so
@@ -48,6 +50,13 @@ const ROUTES = [
   ['/models/', MODELS],
   ['/f32/model/', F32_MODEL],
   ['/f32/', DIST],
+  // The page as a browser without relaxed SIMD gets it: its relaxed/ module answers 404, so
+  // static/boot.js falls back to the plain simd128 build.
+  ['/plain/relaxed/', join(HERE, 'no-such-dir')],
+  ['/plain/f32/relaxed/', join(HERE, 'no-such-dir')],
+  ['/plain/f32/model/', F32_MODEL],
+  ['/plain/f32/', DIST],
+  ['/plain/', DIST],
   ['/', DIST],
 ];
 const TYPES = {
@@ -105,6 +114,7 @@ async function ours(context, engine, reps, count = reviews.length, base = '/') {
     const meta = await page.innerText('[data-testid=meta]');
     return { label: await page.innerText('[data-testid=label]'), ms: Number(meta.match(/^(\d+(?:\.\d+)?) ms/)[1]) };
   };
+  const engineLabel = await page.innerText('[data-testid=engine]');
   const first = await classify();
   const single = [];
   for (let i = 0; i < reps; i++) single.push((await classify()).ms);
@@ -117,7 +127,7 @@ async function ours(context, engine, reps, count = reviews.length, base = '/') {
   await page.close();
   return {
     single_ms: single, single_median_ms: median(single), many_ms: manyMs,
-    many: subset.length, many_reviews_per_s: subset.length / (manyMs / 1000), one_label: first.label,
+    many: subset.length, many_reviews_per_s: subset.length / (manyMs / 1000), one_label: first.label, engine: engineLabel,
   };
 }
 
@@ -145,10 +155,12 @@ for (let round = 1; round <= ROUNDS; round++) {
     ['transformers.js wasm fp32', () => tjs(context, 'wasm', 'fp32', REPS)],
     ['ours cpu int8 (int8 export, int8 products)', () => ours(context, 'cpu', REPS)],
     ['transformers.js wasm q8', () => tjs(context, 'wasm', 'q8', REPS)],
+    ['plain simd128 module: ours cpu fp32', () => ours(context, 'cpu', REPS, reviews.length, '/plain/f32/')],
+    ['plain simd128 module: ours cpu int8', () => ours(context, 'cpu', REPS, reviews.length, '/plain/')],
   ]) {
     const r = await fn();
     runs.push({ round, name, ...r });
-    console.log(JSON.stringify({ round, name, single_median_ms: r.single_median_ms, many_ms: r.many_ms, error: r.error }));
+    console.log(JSON.stringify({ round, name, engine: r.engine, single_median_ms: r.single_median_ms, many_ms: r.many_ms, error: r.error }));
   }
 }
 if (WEBGPU) {

@@ -441,9 +441,10 @@ fn bench_web() -> Result<(), String> {
         let hf_s = hf.to_string_lossy().to_string();
         let _ = std::fs::remove_dir_all(&hf);
         let _ = std::fs::remove_dir_all(&models);
-        run(
-            "cargo",
-            &[
+        // The release model for `transformers` and ONNX, and, as our page's fp32 contender,
+        // the same weights exported again in f32.
+        let export = |out: &str, format: &[&str]| {
+            let mut args = vec![
                 "run",
                 "--quiet",
                 "-p",
@@ -453,34 +454,14 @@ fn bench_web() -> Result<(), String> {
                 "--run",
                 "static/model",
                 "--out",
-                &hf_s,
-                "--format",
-                "hf",
-            ],
-            &[],
-        )?;
-        // Our page's fp32 contender: the same weights exported again in f32.
+                out,
+            ];
+            args.extend_from_slice(format);
+            run("cargo", &args, &[])
+        };
+        export(&hf_s, &["--format", "hf"])?;
         let f32_s = models.join("web-f32").to_string_lossy().to_string();
-        run(
-            "cargo",
-            &[
-                "run",
-                "--quiet",
-                "-p",
-                "trainer",
-                "--",
-                "export",
-                "--run",
-                "static/model",
-                "--out",
-                &f32_s,
-                "--format",
-                "web",
-                "--dtype",
-                "f32",
-            ],
-            &[],
-        )?;
+        export(&f32_s, &["--format", "web", "--dtype", "f32"])?;
         let python = std::env::var("ONNX_PYTHON").unwrap_or_else(|_| "python3".into());
         let release = models.join("release").to_string_lossy().to_string();
         run(&python, &["tools/export_onnx.py", &hf_s, &release], &[])?;

@@ -4,11 +4,12 @@
 //! Why: in the browser the f32 packed kernel ([`super::packed`]) does four
 //! multiply-adds per instruction, and the projections are about three quarters of one
 //! review's time. Relaxed SIMD's `i32x4.relaxed_dot_i8x16_i7x16_add_s` does sixteen
-//! (one `vpdpbusd` where the CPU has AVX-VNNI, `pmaddubsw` + `pmaddwd` + add
-//! elsewhere), and int8 weights are a quarter of the bytes to stream.
+//! (x86 engines lower it to a few byte multiply-add instructions), and int8 weights
+//! are a quarter of the bytes to stream. One review took 124–129 ms with f32
+//! products and 84 ms with these (`cargo xtask bench-web`, 2026-11-27).
 //!
-//! The arithmetic, the same on every target (so the page, the tests and a native
-//! `trainer eval` of an int8 export agree to the last integer):
+//! The arithmetic, the same on every target (so the page, the tests and
+//! `trainer evaluate --products int8` agree to the last integer):
 //! - the weight, per output column `c`: `W[k, c] ≈ t_c · w[k, c]`, `w` in `-127..=127`
 //!   and `t_c = max|W[·, c]| / 127`. For an int8 export, whose rows were quantized
 //!   the same way, this gives back the stored integers and scales exactly;
@@ -20,8 +21,9 @@
 //!   i32 (exact: `|a·w| ≤ 127²`, and a row of 1536 such products stays far inside
 //!   i32).
 //!
-//! Off wasm and in the plain simd128 page build the same integer products run on
-//! portable code: the same results, without the speed.
+//! The plain simd128 page build (browsers without relaxed SIMD) computes the same
+//! integers with `i32x4.dot_i16x8_s`, and off wasm they run on portable code (for
+//! the tests, and `--products int8` natively).
 
 use std::cell::RefCell;
 
@@ -33,9 +35,9 @@ const MR: usize = 4;
 const KG: usize = 4;
 
 /// A `[k, n]` weight quantized per column and packed in panels of [`NR`] columns:
-/// panel `p`, reduction group `g` is 32 bytes at `(p·groups + g)·32`, columns
-/// `0..4` then `4..8` of the panel, each column's [`KG`] values consecutive (what one
-/// dot-product lane reads). Zero past column `n` and past row `k`.
+/// panel `p`, reduction group `g` is 32 bytes at `(p·groups + g)·32`, in the order
+/// the build's dot product reads them (`v::slot`). Zero past column `n` and past
+/// row `k`.
 pub struct QuantizedWeight {
     data: Vec<i8>,
     /// `t_c`, zero past `n`.
@@ -80,7 +82,7 @@ impl QuantizedWeight {
                 };
                 sums[j] += q as i32;
                 let (g, l) = (i / KG, i % KG);
-                data[(p * groups + g) * NR * KG + c * KG + l] = q;
+                data[(p * groups + g) * NR * KG + v::slot(c, l)] = q;
             }
         }
         Self {
@@ -90,16 +92,6 @@ impl QuantizedWeight {
             k,
             n,
         }
-    }
-
-    /// Rows of the weight (the reduction length).
-    pub fn k(&self) -> usize {
-        self.k
-    }
-
-    /// Columns of the weight.
-    pub fn n(&self) -> usize {
-        self.n
     }
 
     /// `dst[m, n] += lhs[m, k] · W`, both row-major and contiguous, `lhs` quantized
@@ -173,15 +165,16 @@ impl QuantizedWeight {
         let b = panel.as_ptr();
         for g in 0..groups {
             // SAFETY: `g < groups`, so the panel reads (32 bytes at `g·32`) stay in
-            // `panel`, and the row reads (4 bytes at `(i+r)·stride + g·4`) in `rows.q`.
+            // `panel`, and the row reads (4 bytes at `(i+r)·stride + g·4`, r < R) in
+            // `rows.q`.
             unsafe {
-                let b0 = v::load(b.add(g * NR * KG));
-                let b1 = v::load(b.add(g * NR * KG + 16));
-                for r in 0..R {
-                    let x = v::splat4(a.add((i + r) * stride + g * KG));
-                    lo[r] = v::dot(b0, x, lo[r]);
-                    hi[r] = v::dot(b1, x, hi[r]);
-                }
+                v::group(
+                    b.add(g * NR * KG),
+                    a.add(i * stride + g * KG),
+                    stride,
+                    &mut lo,
+                    &mut hi,
+                );
             }
         }
         let cols = NR.min(self.n - col);
@@ -299,42 +292,90 @@ fn min_max(x: &[f32]) -> (f32, f32) {
     (fold(lo, tail, f32::min), fold(hi, tail, f32::max))
 }
 
-/// The vector ops of the tile: relaxed SIMD's dot product on wasm with the
-/// `relaxed-simd` feature.
+/// The vector ops of the tile with relaxed SIMD's dot product (the `relaxed-simd`
+/// page build).
 #[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
 mod v {
     use core::arch::wasm32::*;
 
-    pub use super::simd128::{finish, load, splat4, zero};
+    pub use super::simd128::{finish, zero};
 
-    /// Lane `j`: `acc[j] + Σ_{t<4} w[4j+t] · x[4j+t]`, `w` signed, `x` in `0..=127`.
+    /// Where column `c`'s `l`-th value of a group goes: columns `0..4` then `4..8`,
+    /// each column's four values together (what one dot-product lane reads).
+    pub fn slot(c: usize, l: usize) -> usize {
+        c * 4 + l
+    }
+
+    /// One group (four reduction steps) of rows `a + r·stride`, `r < R`:
+    /// lane `j` of `lo[r]` gains `Σ_t w[4j+t] · x[t]`, `w` signed, `x` in `0..=127`.
+    ///
+    /// # Safety
+    /// `w` must be valid for 32 reads, and each `a + r·stride` for 4.
     #[inline(always)]
-    pub fn dot(w: v128, x: v128, acc: v128) -> v128 {
-        i32x4_relaxed_dot_i8x16_i7x16_add(w, x, acc)
+    pub unsafe fn group<const R: usize>(
+        w: *const i8,
+        a: *const u8,
+        stride: usize,
+        lo: &mut [v128; R],
+        hi: &mut [v128; R],
+    ) {
+        unsafe {
+            let w0 = v128_load(w as *const v128);
+            let w1 = v128_load(w.add(16) as *const v128);
+            for r in 0..R {
+                let x = v128_load32_splat(a.add(r * stride) as *const u32);
+                lo[r] = i32x4_relaxed_dot_i8x16_i7x16_add(w0, x, lo[r]);
+                hi[r] = i32x4_relaxed_dot_i8x16_i7x16_add(w1, x, hi[r]);
+            }
+        }
     }
 }
 
-/// The same dot product from plain simd128 instructions (browsers without relaxed
-/// SIMD: the same integers, about the f32 kernel's speed).
+/// The same with plain simd128 (browsers without relaxed SIMD): `i32x4.dot_i16x8_s`
+/// over pairs of reduction steps, the weights sign-extended as they load. Eight
+/// products per instruction rather than sixteen, still twice the f32 kernel's four
+/// per two instructions; the same integers.
 #[cfg(all(target_arch = "wasm32", not(feature = "relaxed-simd")))]
 mod v {
     use core::arch::wasm32::*;
 
-    pub use super::simd128::{finish, load, splat4, zero};
+    pub use super::simd128::{finish, zero};
 
+    /// Pairs of reduction steps: steps `0, 1` of all eight columns, then steps
+    /// `2, 3`; each column's two values together (what one `dot_i16x8` lane reads).
+    pub fn slot(c: usize, l: usize) -> usize {
+        (l / 2) * 16 + c * 2 + l % 2
+    }
+
+    /// As the relaxed build's `group`.
+    ///
+    /// # Safety
+    /// As there.
     #[inline(always)]
-    pub fn dot(w: v128, x: v128, acc: v128) -> v128 {
-        // Products of bytes 0..8 and 8..16 (|w·x| ≤ 127², exact in i16), summed in
-        // pairs, then the pairs of pairs.
-        let lo = i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(w, x));
-        let hi = i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(w, x));
-        let even = i32x4_shuffle::<0, 2, 4, 6>(lo, hi);
-        let odd = i32x4_shuffle::<1, 3, 5, 7>(lo, hi);
-        i32x4_add(acc, i32x4_add(even, odd))
+    pub unsafe fn group<const R: usize>(
+        w: *const i8,
+        a: *const u8,
+        stride: usize,
+        lo: &mut [v128; R],
+        hi: &mut [v128; R],
+    ) {
+        unsafe {
+            for pair in 0..2 {
+                let w0 = i16x8_load_extend_i8x8(w.add(pair * 16));
+                let w1 = i16x8_load_extend_i8x8(w.add(pair * 16 + 8));
+                for r in 0..R {
+                    // The row's two bytes in every pair of i16 lanes.
+                    let x = v128_load16_splat(a.add(r * stride + pair * 2) as *const u16);
+                    let x = u16x8_extend_low_u8x16(x);
+                    lo[r] = i32x4_add(lo[r], i32x4_dot_i16x8(w0, x));
+                    hi[r] = i32x4_add(hi[r], i32x4_dot_i16x8(w1, x));
+                }
+            }
+        }
     }
 }
 
-/// Loads and the scaling, shared by both wasm builds.
+/// The scaling, shared by both wasm builds.
 #[cfg(target_arch = "wasm32")]
 mod simd128 {
     use core::arch::wasm32::*;
@@ -342,22 +383,6 @@ mod simd128 {
     #[inline(always)]
     pub fn zero() -> v128 {
         i32x4_splat(0)
-    }
-
-    /// # Safety
-    /// `p` must be valid for 16 reads.
-    #[inline(always)]
-    pub unsafe fn load(p: *const i8) -> v128 {
-        unsafe { v128_load(p as *const v128) }
-    }
-
-    /// The 4 bytes at `p` in every lane.
-    ///
-    /// # Safety
-    /// `p` must be valid for 4 reads.
-    #[inline(always)]
-    pub unsafe fn splat4(p: *const u8) -> v128 {
-        unsafe { v128_load32_splat(p as *const u32) }
     }
 
     /// `out[j] = s · t[j] · (acc[j] − z · sums[j])`.
@@ -375,7 +400,7 @@ mod simd128 {
     }
 }
 
-/// The same ops on arrays, off wasm.
+/// The same on arrays, off wasm (the relaxed build's layout).
 #[cfg(not(target_arch = "wasm32"))]
 mod v {
     pub type V = [i32; 4];
@@ -385,28 +410,32 @@ mod v {
         [0; 4]
     }
 
-    /// # Safety
-    /// `p` must be valid for 16 reads.
-    #[inline(always)]
-    pub unsafe fn load(p: *const i8) -> [i8; 16] {
-        unsafe { *(p as *const [i8; 16]) }
+    pub fn slot(c: usize, l: usize) -> usize {
+        c * 4 + l
     }
 
     /// # Safety
-    /// `p` must be valid for 4 reads.
+    /// `w` must be valid for 32 reads, and each `a + r·stride` for 4.
     #[inline(always)]
-    pub unsafe fn splat4(p: *const u8) -> [u8; 4] {
-        unsafe { *(p as *const [u8; 4]) }
-    }
-
-    #[inline(always)]
-    pub fn dot(w: [i8; 16], x: [u8; 4], acc: V) -> V {
-        std::array::from_fn(|j| {
-            acc[j]
-                + (0..4)
-                    .map(|t| w[4 * j + t] as i32 * x[t] as i32)
-                    .sum::<i32>()
-        })
+    pub unsafe fn group<const R: usize>(
+        w: *const i8,
+        a: *const u8,
+        stride: usize,
+        lo: &mut [V; R],
+        hi: &mut [V; R],
+    ) {
+        let w = unsafe { *(w as *const [i8; 32]) };
+        for r in 0..R {
+            let x = unsafe { *(a.add(r * stride) as *const [u8; 4]) };
+            for c in 0..8 {
+                let sum: i32 = (0..4).map(|l| w[slot(c, l)] as i32 * x[l] as i32).sum();
+                if c < 4 {
+                    lo[r][c] += sum;
+                } else {
+                    hi[r][c - 4] += sum;
+                }
+            }
+        }
     }
 
     #[inline(always)]
