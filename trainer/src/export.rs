@@ -37,7 +37,8 @@ pub struct ExportArgs {
     #[arg(long, value_enum, default_value = "web")]
     pub format: Format,
     /// Weight storage: f32 (web: burn's burnpack), f16, or int8 with per-row
-    /// scales (both as safetensors with Hugging Face names, decoded to f32 at load).
+    /// scales (both as safetensors with Hugging Face names, decoded to f32 at load;
+    /// the page's CPU engine then computes an int8 export's projections in int8).
     /// `hf` exports are always f32, which is what `transformers` expects.
     #[arg(long, default_value = "f32")]
     pub dtype: WeightDtype,
