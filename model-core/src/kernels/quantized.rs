@@ -6,7 +6,7 @@
 //! review's time. Relaxed SIMD's `i32x4.relaxed_dot_i8x16_i7x16_add_s` does sixteen
 //! (x86 engines lower it to a few byte multiply-add instructions), and int8 weights
 //! are a quarter of the bytes to stream. One review took 124–129 ms with f32
-//! products and 84 ms with these (`cargo xtask bench-web`, 2026-11-27).
+//! products and 76–89 ms with these (`cargo xtask bench-web`, 2026-11-27).
 //!
 //! The arithmetic, the same on every target (so the page, the tests and
 //! `trainer evaluate --products int8` agree to the last integer):
@@ -122,7 +122,7 @@ impl QuantizedWeight {
 
     /// `dst` (rows `row0..`) `+=` those rows' products.
     #[inline(always)]
-    fn rows_block_body(&self, dst: &mut [f32], rows: &Rows, row0: usize) {
+    fn rows_block_body<D: Dot>(&self, dst: &mut [f32], rows: &Rows, row0: usize) {
         let m = dst.len() / self.n.max(1);
         let groups = self.k.div_ceil(KG);
         for p in 0..self.n.div_ceil(NR) {
@@ -130,11 +130,11 @@ impl QuantizedWeight {
             let col = p * NR;
             let mut i = 0;
             while i + MR <= m {
-                self.tile::<MR>(dst, rows, row0, i, col, panel);
+                self.tile::<D, MR>(dst, rows, row0, i, col, panel);
                 i += MR;
             }
             while i < m {
-                self.tile::<1>(dst, rows, row0, i, col, panel);
+                self.tile::<D, 1>(dst, rows, row0, i, col, panel);
                 i += 1;
             }
         }
@@ -144,7 +144,7 @@ impl QuantizedWeight {
     /// (clipped to `n`): the integer sums over the whole reduction, then the scaling
     /// into `dst`.
     #[inline(always)]
-    fn tile<const R: usize>(
+    fn tile<D: Dot, const R: usize>(
         &self,
         dst: &mut [f32],
         rows: &Rows,
@@ -159,8 +159,8 @@ impl QuantizedWeight {
         // Bounds for every unchecked access below.
         assert!(panel.len() == groups * NR * KG, "panel");
         assert!(R >= 1 && (i + R) * stride <= rows.q.len(), "tile rows");
-        let mut lo = [v::zero(); R];
-        let mut hi = [v::zero(); R];
+        let mut lo = [D::zero(); R];
+        let mut hi = [D::zero(); R];
         let a = rows.q.as_ptr();
         let b = panel.as_ptr();
         for g in 0..groups {
@@ -168,7 +168,7 @@ impl QuantizedWeight {
             // `panel`, and the row reads (4 bytes at `(i+r)·stride + g·4`, r < R) in
             // `rows.q`.
             unsafe {
-                v::group(
+                D::group(
                     b.add(g * NR * KG),
                     a.add(i * stride + g * KG),
                     stride,
@@ -181,7 +181,7 @@ impl QuantizedWeight {
         for r in 0..R {
             let (s, z) = (rows.scales[i + r], rows.zeros[i + r]);
             let mut out = [0.0f32; NR];
-            v::finish(
+            D::finish(
                 lo[r],
                 &self.sums[col..col + 4],
                 &self.scales[col..col + 4],
@@ -189,7 +189,7 @@ impl QuantizedWeight {
                 z,
                 &mut out[..4],
             );
-            v::finish(
+            D::finish(
                 hi[r],
                 &self.sums[col + 4..col + 8],
                 &self.scales[col + 4..col + 8],
@@ -208,17 +208,75 @@ impl QuantizedWeight {
 /// Output rows per task: a multiple of [`MR`].
 const BLOCK: usize = 64;
 
+/// The tile's vector operations, one implementation per instruction set.
+trait Dot {
+    /// Four i32 accumulators.
+    type V: Copy;
+    fn zero() -> Self::V;
+    /// One group (four reduction steps) of rows `a + r·stride`, `r < R`, against
+    /// 32 bytes of panel at `w` laid out by `v::slot`: lane `j` of `lo[r]` (columns
+    /// 0..4) and of `hi[r]` (4..8) gains that column's four products.
+    ///
+    /// # Safety
+    /// `w` must be valid for 32 reads, and each `a + r·stride` for 4.
+    unsafe fn group<const R: usize>(
+        w: *const i8,
+        a: *const u8,
+        stride: usize,
+        lo: &mut [Self::V; R],
+        hi: &mut [Self::V; R],
+    );
+    /// `out[j] = s · t[j] · (acc[j] − z · sums[j])`.
+    fn finish(acc: Self::V, sums: &[i32], t: &[f32], s: f32, z: i32, out: &mut [f32]);
+}
+
+/// This build's operations (module `v`).
+struct Build;
+
+impl Dot for Build {
+    type V = v::V;
+
+    #[inline(always)]
+    fn zero() -> v::V {
+        v::zero()
+    }
+
+    #[inline(always)]
+    unsafe fn group<const R: usize>(
+        w: *const i8,
+        a: *const u8,
+        stride: usize,
+        lo: &mut [v::V; R],
+        hi: &mut [v::V; R],
+    ) {
+        // SAFETY: the caller's contract is `v::group`'s.
+        unsafe { v::group(w, a, stride, lo, hi) }
+    }
+
+    #[inline(always)]
+    fn finish(acc: v::V, sums: &[i32], t: &[f32], s: f32, z: i32, out: &mut [f32]) {
+        v::finish(acc, sums, t, s, z, out)
+    }
+}
+
 /// [`QuantizedWeight::rows_block_body`], compiled for the target's best integer
 /// instructions: relaxed SIMD's dot product in the `relaxed-simd` page build,
-/// AVX-512/AVX2 natively.
+/// AVX-512 VNNI natively where the CPU has it, else portable code.
 fn rows_block(w: &QuantizedWeight, dst: &mut [f32], rows: &Rows, row0: usize) {
     #[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
     {
         #[target_feature(enable = "relaxed-simd")]
         fn relaxed(w: &QuantizedWeight, d: &mut [f32], rows: &Rows, row0: usize) {
-            w.rows_block_body(d, rows, row0)
+            w.rows_block_body::<Build>(d, rows, row0)
         }
         relaxed(w, dst, rows, row0)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512vnni")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+    {
+        // SAFETY: the CPU has the features the function was compiled for.
+        return unsafe { vnni::rows_block(w, dst, rows, row0) };
     }
     #[cfg(not(all(target_arch = "wasm32", feature = "relaxed-simd")))]
     portable(w, dst, rows, row0);
@@ -227,7 +285,65 @@ fn rows_block(w: &QuantizedWeight, dst: &mut [f32], rows: &Rows, row0: usize) {
 #[cfg(not(all(target_arch = "wasm32", feature = "relaxed-simd")))]
 super::multiversion! {
     fn portable(w: &QuantizedWeight, dst: &mut [f32], rows: &Rows, row0: usize) {
-        w.rows_block_body(dst, rows, row0)
+        w.rows_block_body::<Build>(dst, rows, row0)
+    }
+}
+
+/// Natively on x86 with AVX-512 VNNI: `vpdpbusd`, sixteen u8 × i8 products summed
+/// into four i32 lanes per instruction, on the same layout as the portable code
+/// (each column's four values together).
+#[cfg(target_arch = "x86_64")]
+mod vnni {
+    use std::arch::x86_64::*;
+
+    use super::{Dot, QuantizedWeight, Rows};
+
+    struct Vnni;
+
+    impl Dot for Vnni {
+        type V = __m128i;
+
+        #[inline(always)]
+        fn zero() -> __m128i {
+            // SAFETY: SSE2 is part of x86_64.
+            unsafe { _mm_setzero_si128() }
+        }
+
+        #[inline(always)]
+        unsafe fn group<const R: usize>(
+            w: *const i8,
+            a: *const u8,
+            stride: usize,
+            lo: &mut [__m128i; R],
+            hi: &mut [__m128i; R],
+        ) {
+            // SAFETY: the reads are the trait's contract; `vpdpbusd` needs AVX-512
+            // VNNI and VL, which `rows_block` (the only caller) is compiled with.
+            unsafe {
+                let w0 = _mm_loadu_si128(w as *const __m128i);
+                let w1 = _mm_loadu_si128(w.add(16) as *const __m128i);
+                for r in 0..R {
+                    let x = _mm_set1_epi32((a.add(r * stride) as *const i32).read_unaligned());
+                    lo[r] = _mm_dpbusd_epi32(lo[r], x, w0);
+                    hi[r] = _mm_dpbusd_epi32(hi[r], x, w1);
+                }
+            }
+        }
+
+        #[inline(always)]
+        fn finish(acc: __m128i, sums: &[i32], t: &[f32], s: f32, z: i32, out: &mut [f32]) {
+            let mut lanes = [0i32; 4];
+            // SAFETY: `lanes` holds 16 bytes.
+            unsafe { _mm_storeu_si128(lanes.as_mut_ptr() as *mut __m128i, acc) };
+            super::v::finish(lanes, sums, t, s, z, out)
+        }
+    }
+
+    /// # Safety
+    /// The CPU must have AVX-512 F, VL and VNNI.
+    #[target_feature(enable = "avx512f,avx512vl,avx512vnni")]
+    pub unsafe fn rows_block(w: &QuantizedWeight, dst: &mut [f32], rows: &Rows, row0: usize) {
+        w.rows_block_body::<Vnni>(dst, rows, row0)
     }
 }
 
@@ -266,7 +382,10 @@ impl Rows {
             let zero = (-lo / scale).round().clamp(0.0, 127.0);
             let inv = 1.0 / scale;
             for (q, &v) in q.iter_mut().zip(x) {
-                *q = (v * inv + zero).round().clamp(0.0, 127.0) as u8;
+                // Round half up by truncation, which equals `round()` on these
+                // non-negative values and, unlike it, is no libm call (on wasm as on
+                // x86_64's baseline) and vectorises.
+                *q = ((v * inv + zero).clamp(0.0, 127.0) + 0.5) as u8;
             }
             self.scales.push(scale);
             self.zeros.push(zero as i32);
@@ -298,7 +417,7 @@ fn min_max(x: &[f32]) -> (f32, f32) {
 mod v {
     use core::arch::wasm32::*;
 
-    pub use super::simd128::{finish, zero};
+    pub use super::simd128::{V, finish, zero};
 
     /// Where column `c`'s `l`-th value of a group goes: columns `0..4` then `4..8`,
     /// each column's four values together (what one dot-product lane reads).
@@ -339,7 +458,7 @@ mod v {
 mod v {
     use core::arch::wasm32::*;
 
-    pub use super::simd128::{finish, zero};
+    pub use super::simd128::{V, finish, zero};
 
     /// Pairs of reduction steps: steps `0, 1` of all eight columns, then steps
     /// `2, 3`; each column's two values together (what one `dot_i16x8` lane reads).
@@ -379,6 +498,8 @@ mod v {
 #[cfg(target_arch = "wasm32")]
 mod simd128 {
     use core::arch::wasm32::*;
+
+    pub type V = v128;
 
     #[inline(always)]
     pub fn zero() -> v128 {
@@ -552,6 +673,28 @@ mod tests {
         a.accumulate(&mut da, &lhs, m);
         b.accumulate(&mut db, &lhs, m);
         assert_eq!(da, db);
+    }
+
+    /// Natively, the AVX-512 VNNI kernel (where the CPU has it) and the portable code
+    /// compute the same integers, so the same floats.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn vnni_and_portable_agree() {
+        if !(std::arch::is_x86_feature_detected!("avx512vnni")
+            && std::arch::is_x86_feature_detected!("avx512vl"))
+        {
+            println!("skipped: this CPU has no AVX-512 VNNI");
+            return;
+        }
+        let (m, k, n) = (11, 70, 19);
+        let q = QuantizedWeight::quantize(&values(k * n, 5), 0, n as isize, 1, k, n);
+        let mut rows = Rows::default();
+        rows.quantize(&values(m * k, 6), m, k);
+        let (mut a, mut b) = (vec![0.5f32; m * n], vec![0.5f32; m * n]);
+        portable(&q, &mut a, &rows, 0);
+        // SAFETY: the CPU has the features (checked above).
+        unsafe { vnni::rows_block(&q, &mut b, &rows, 0) };
+        assert_eq!(a, b);
     }
 
     /// Rows of zeros, constants and a zero column give finite, right answers.
