@@ -5,7 +5,8 @@
 //! - attention: the fused kernel against burn's `attention` op plus the head
 //!   split/merge it needs,
 //! - GELU: the fused in-place kernel against burn's `gelu`; LayerNorm and softmax,
-//! - one whole encoder layer: the fused stack kernel against the module path,
+//! - one whole encoder layer: the fused stack kernel (f32 and int8 products) against
+//!   the module path,
 //! - training (forward + backward): the attention op against burn's ops, and one
 //!   encoder layer.
 //!
@@ -19,8 +20,8 @@ use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use model_core::BertConfig;
 use model_core::model::BertEncoder;
+use model_core::{BertConfig, Products};
 use std::hint::black_box;
 
 const BATCH: usize = 8;
@@ -148,6 +149,13 @@ fn encoder_layer(c: &mut Criterion) {
     });
     group.bench_function("modules", |b| {
         b.iter(|| black_box(encoder.forward_modules(x.clone(), mask.clone())))
+    });
+    // The fused stack with int8 projections (what the page computes for an int8
+    // export; natively AVX-512 VNNI where the CPU has it).
+    let mut int8 = encoder.clone();
+    int8.products = Products::Int8;
+    group.bench_function("fused_stack_int8", |b| {
+        b.iter(|| black_box(int8.forward(x.clone(), mask.clone())))
     });
     group.finish();
 }
