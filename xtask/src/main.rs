@@ -325,36 +325,22 @@ fn version_of_sub(program: &str, sub: &str) -> Option<String> {
 fn test_web() -> Result<(), String> {
     let driver = chromedriver();
     let env = [("WASM_BINDGEN_TEST_TIMEOUT", "300")];
-    run(
-        "wasm-pack",
-        &[
+    // All the tests, then the browser-inference ones again in the page's second module
+    // (relaxed SIMD: the f32 kernel's fused multiply-add and the int8 kernel's dot
+    // product), in Chromium, which has relaxed SIMD.
+    let relaxed: &[&str] = &["--test", "inference", "--features", "relaxed-simd"];
+    for extra in [&[][..], relaxed] {
+        let mut args = vec![
             "test",
             "--headless",
             "--chrome",
             "--chromedriver",
             &driver,
             "web",
-        ],
-        &env,
-    )?;
-    // The page's second module (relaxed SIMD: the f32 kernel's fused multiply-add and
-    // the int8 kernel's dot product), in Chromium, which has relaxed SIMD.
-    run(
-        "wasm-pack",
-        &[
-            "test",
-            "--headless",
-            "--chrome",
-            "--chromedriver",
-            &driver,
-            "web",
-            "--test",
-            "inference",
-            "--features",
-            "relaxed-simd",
-        ],
-        &env,
-    )?;
+        ];
+        args.extend_from_slice(extra);
+        run("wasm-pack", &args, &env)?;
+    }
     // Firefox too, where it is installed (`.ci/run` installs firefox-esr and geckodriver).
     let firefox = ["firefox-esr", "firefox"]
         .into_iter()

@@ -73,3 +73,27 @@ struct Key {
     fingerprint: [u32; 32],
     kind: TypeId,
 }
+
+/// The strides of the view `src[offset + i·rs + j·cs]`, `i < k`, `j < n`, as
+/// indices, after checking that the view lies inside `src`.
+///
+/// # Panics
+/// If a stride is negative or the view reaches past `src`.
+pub fn checked_view(
+    src: &[f32],
+    offset: usize,
+    rs: isize,
+    cs: isize,
+    k: usize,
+    n: usize,
+) -> (usize, usize) {
+    assert!(rs >= 0 && cs >= 0, "weight strides must be non-negative");
+    let (rs, cs) = (rs as usize, cs as usize);
+    if k > 0 && n > 0 {
+        assert!(
+            offset + (k - 1) * rs + (n - 1) * cs < src.len(),
+            "weight view"
+        );
+    }
+    (rs, cs)
+}

@@ -58,14 +58,7 @@ impl PackedWeight {
         n: usize,
         scale: f32,
     ) {
-        assert!(rs >= 0 && cs >= 0, "weight strides must be non-negative");
-        let (rs, cs) = (rs as usize, cs as usize);
-        if k > 0 && n > 0 {
-            assert!(
-                offset + (k - 1) * rs + (n - 1) * cs < src.len(),
-                "weight view"
-            );
-        }
+        let (rs, cs) = super::cache::checked_view(src, offset, rs, cs, k, n);
         let panels = n.div_ceil(NR);
         self.data.clear();
         self.data.resize(panels * k * NR, 0.0);

@@ -55,14 +55,7 @@ impl QuantizedWeight {
     /// # Panics
     /// If a stride is negative or the view reaches past `src`.
     pub fn quantize(src: &[f32], offset: usize, rs: isize, cs: isize, k: usize, n: usize) -> Self {
-        assert!(rs >= 0 && cs >= 0, "weight strides must be non-negative");
-        let (rs, cs) = (rs as usize, cs as usize);
-        if k > 0 && n > 0 {
-            assert!(
-                offset + (k - 1) * rs + (n - 1) * cs < src.len(),
-                "weight view"
-            );
-        }
+        let (rs, cs) = super::cache::checked_view(src, offset, rs, cs, k, n);
         let at = |i: usize, j: usize| src[offset + i * rs + j * cs];
         let panels = n.div_ceil(NR);
         let groups = k.div_ceil(KG);
