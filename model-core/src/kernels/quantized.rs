@@ -6,7 +6,7 @@
 //! review's time. Relaxed SIMD's `i32x4.relaxed_dot_i8x16_i7x16_add_s` does sixteen
 //! (x86 engines lower it to a few byte multiply-add instructions), and int8 weights
 //! are a quarter of the bytes to stream. One review took 124–129 ms with f32
-//! products and 76–89 ms with these (`cargo xtask bench-web`, 2026-11-27).
+//! products and 74–89 ms with these (`cargo xtask bench-web`, 2026-11-27).
 //!
 //! The arithmetic, the same on every target (so the page, the tests and
 //! `trainer evaluate --products int8` agree to the last integer):
@@ -211,10 +211,10 @@ trait Dot {
     /// 0..4) and of `hi[r]` (4..8) gains that column's four products.
     ///
     /// # Safety
-    /// `w` must be valid for 32 reads, and each `a + r·stride` for 4.
+    /// `w` must be valid for 32 reads, and each `a + r·stride` for 4 values.
     unsafe fn group<const R: usize>(
         w: *const i8,
-        a: *const u8,
+        a: *const Q,
         stride: usize,
         lo: &mut [Self::V; R],
         hi: &mut [Self::V; R],
@@ -237,7 +237,7 @@ impl Dot for Build {
     #[inline(always)]
     unsafe fn group<const R: usize>(
         w: *const i8,
-        a: *const u8,
+        a: *const Q,
         stride: usize,
         lo: &mut [v::V; R],
         hi: &mut [v::V; R],
@@ -289,7 +289,7 @@ super::multiversion! {
 mod vnni {
     use std::arch::x86_64::*;
 
-    use super::{Dot, QuantizedWeight, Rows};
+    use super::{Dot, Q, QuantizedWeight, Rows};
 
     struct Vnni;
 
@@ -305,7 +305,7 @@ mod vnni {
         #[inline(always)]
         unsafe fn group<const R: usize>(
             w: *const i8,
-            a: *const u8,
+            a: *const Q,
             stride: usize,
             lo: &mut [__m128i; R],
             hi: &mut [__m128i; R],
@@ -340,11 +340,19 @@ mod vnni {
     }
 }
 
-/// The input rows, quantized: `m` rows of `stride` bytes (`k` rounded up to [`KG`];
-/// the extra bytes meet zero weights).
+/// One quantized input value (`0..=127`): a byte, except in the plain simd128
+/// build, whose `dot_i16x8` reads i16 lanes (stored so, a row's pair of values is
+/// one 4-byte splat).
+#[cfg(not(all(target_arch = "wasm32", not(feature = "relaxed-simd"))))]
+type Q = u8;
+#[cfg(all(target_arch = "wasm32", not(feature = "relaxed-simd")))]
+type Q = i16;
+
+/// The input rows, quantized: `m` rows of `stride` values (`k` rounded up to
+/// [`KG`]; the extra values meet zero weights).
 #[derive(Default)]
 struct Rows {
-    q: Vec<u8>,
+    q: Vec<Q>,
     scales: Vec<f32>,
     zeros: Vec<i32>,
     m: usize,
@@ -378,7 +386,7 @@ impl Rows {
                 // Round half up by truncation, which equals `round()` on these
                 // non-negative values and, unlike it, is no libm call (on wasm as on
                 // x86_64's baseline) and vectorises.
-                *q = ((v * inv + zero).clamp(0.0, 127.0) + 0.5) as u8;
+                *q = ((v * inv + zero).clamp(0.0, 127.0) + 0.5) as u8 as Q;
             }
             self.scales.push(scale);
             self.zeros.push(zero as i32);
@@ -410,6 +418,7 @@ fn min_max(x: &[f32]) -> (f32, f32) {
 mod v {
     use core::arch::wasm32::*;
 
+    use super::Q;
     pub use super::simd128::{V, finish, zero};
 
     /// Where column `c`'s `l`-th value of a group goes: columns `0..4` then `4..8`,
@@ -422,11 +431,11 @@ mod v {
     /// lane `j` of `lo[r]` gains `Σ_t w[4j+t] · x[t]`, `w` signed, `x` in `0..=127`.
     ///
     /// # Safety
-    /// `w` must be valid for 32 reads, and each `a + r·stride` for 4.
+    /// `w` must be valid for 32 reads, and each `a + r·stride` for 4 values.
     #[inline(always)]
     pub unsafe fn group<const R: usize>(
         w: *const i8,
-        a: *const u8,
+        a: *const Q,
         stride: usize,
         lo: &mut [v128; R],
         hi: &mut [v128; R],
@@ -451,6 +460,7 @@ mod v {
 mod v {
     use core::arch::wasm32::*;
 
+    use super::Q;
     pub use super::simd128::{V, finish, zero};
 
     /// Pairs of reduction steps: steps `0, 1` of all eight columns, then steps
@@ -466,7 +476,7 @@ mod v {
     #[inline(always)]
     pub unsafe fn group<const R: usize>(
         w: *const i8,
-        a: *const u8,
+        a: *const Q,
         stride: usize,
         lo: &mut [v128; R],
         hi: &mut [v128; R],
@@ -476,9 +486,8 @@ mod v {
                 let w0 = i16x8_load_extend_i8x8(w.add(pair * 16));
                 let w1 = i16x8_load_extend_i8x8(w.add(pair * 16 + 8));
                 for r in 0..R {
-                    // The row's two bytes in every pair of i16 lanes.
-                    let x = v128_load16_splat(a.add(r * stride + pair * 2) as *const u16);
-                    let x = u16x8_extend_low_u8x16(x);
+                    // The row's two values in every pair of i16 lanes.
+                    let x = v128_load32_splat(a.add(r * stride + pair * 2) as *const u32);
                     lo[r] = i32x4_add(lo[r], i32x4_dot_i16x8(w0, x));
                     hi[r] = i32x4_add(hi[r], i32x4_dot_i16x8(w1, x));
                 }
@@ -517,6 +526,8 @@ mod simd128 {
 /// The same on arrays, off wasm (the relaxed build's layout).
 #[cfg(not(target_arch = "wasm32"))]
 mod v {
+    use super::Q;
+
     pub type V = [i32; 4];
 
     #[inline(always)]
@@ -529,11 +540,11 @@ mod v {
     }
 
     /// # Safety
-    /// `w` must be valid for 32 reads, and each `a + r·stride` for 4.
+    /// `w` must be valid for 32 reads, and each `a + r·stride` for 4 values.
     #[inline(always)]
     pub unsafe fn group<const R: usize>(
         w: *const i8,
-        a: *const u8,
+        a: *const Q,
         stride: usize,
         lo: &mut [V; R],
         hi: &mut [V; R],
