@@ -11,7 +11,7 @@
 //! scratch buffers allocated once for the whole stack:
 //!
 //! 1. `qkv = bias; qkv += x·W_qkv` (the GEMM accumulates onto the broadcast bias),
-//! 2. `ctx = attention(qkv)`, sequence by sequence ([`super::attention_packed`]),
+//! 2. `ctx = attention(qkv)`, sequence by sequence (`kernels::attention_packed`),
 //! 3. `x += bias; x += ctx·W_o; x = LayerNorm(x)` (residual, bias and projection in
 //!    one GEMM, then the norm in place),
 //! 4. `ffn = bias; ffn += x·W_i; ffn = act(ffn)`,

@@ -25,7 +25,7 @@ const MR: usize = 4;
 /// stay in L1 while a panel is swept down the rows.
 const KC: usize = 256;
 
-/// A `[k, n]` weight in panels of [`NR`] columns: panel `p` holds rows `0..k` of
+/// A `[k, n]` weight in panels of `NR` (8) columns: panel `p` holds rows `0..k` of
 /// columns `p·NR..p·NR+NR`, row after row, zero past column `n`.
 #[derive(Default)]
 pub struct PackedWeight {

@@ -22,8 +22,9 @@
 //!   i32).
 //!
 //! The plain simd128 page build (browsers without relaxed SIMD) computes the same
-//! integers with `i32x4.dot_i16x8_s`, and off wasm they run on portable code (for
-//! the tests, and `--products int8` natively).
+//! integers with `i32x4.dot_i16x8_s`; natively (`--products int8`, and the tests)
+//! they run on AVX-512 VNNI's `vpdpbusd` where the CPU has it, else on portable
+//! code. The `Dot` trait is what differs between them.
 
 use std::cell::RefCell;
 
@@ -34,7 +35,7 @@ const MR: usize = 4;
 /// Reduction values per dot-product lane.
 const KG: usize = 4;
 
-/// A `[k, n]` weight quantized per column and packed in panels of [`NR`] columns:
+/// A `[k, n]` weight quantized per column and packed in panels of `NR` (8) columns:
 /// panel `p`, reduction group `g` is 32 bytes at `(p·groups + g)·32`, in the order
 /// the build's dot product reads them (`v::slot`). Zero past column `n` and past
 /// row `k`.
