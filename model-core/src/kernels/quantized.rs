@@ -224,35 +224,6 @@ trait Dot {
     fn finish(acc: Self::V, sums: &[i32], t: &[f32], s: f32, z: i32, out: &mut [f32]);
 }
 
-/// This build's operations (module `v`).
-struct Build;
-
-impl Dot for Build {
-    type V = v::V;
-
-    #[inline(always)]
-    fn zero() -> v::V {
-        v::zero()
-    }
-
-    #[inline(always)]
-    unsafe fn group<const R: usize>(
-        w: *const i8,
-        a: *const Q,
-        stride: usize,
-        lo: &mut [v::V; R],
-        hi: &mut [v::V; R],
-    ) {
-        // SAFETY: the caller's contract is `v::group`'s.
-        unsafe { v::group(w, a, stride, lo, hi) }
-    }
-
-    #[inline(always)]
-    fn finish(acc: v::V, sums: &[i32], t: &[f32], s: f32, z: i32, out: &mut [f32]) {
-        v::finish(acc, sums, t, s, z, out)
-    }
-}
-
 /// [`QuantizedWeight::rows_block_body`], compiled for the target's best integer
 /// instructions: relaxed SIMD's dot product in the `relaxed-simd` page build,
 /// AVX-512 VNNI natively where the CPU has it, else portable code.
@@ -261,7 +232,7 @@ fn rows_block(w: &QuantizedWeight, dst: &mut [f32], rows: &Rows, row0: usize) {
     {
         #[target_feature(enable = "relaxed-simd")]
         fn relaxed(w: &QuantizedWeight, d: &mut [f32], rows: &Rows, row0: usize) {
-            w.rows_block_body::<Build>(d, rows, row0)
+            w.rows_block_body::<v::Build>(d, rows, row0)
         }
         relaxed(w, dst, rows, row0)
     }
@@ -279,7 +250,7 @@ fn rows_block(w: &QuantizedWeight, dst: &mut [f32], rows: &Rows, row0: usize) {
 #[cfg(not(all(target_arch = "wasm32", feature = "relaxed-simd")))]
 super::multiversion! {
     fn portable(w: &QuantizedWeight, dst: &mut [f32], rows: &Rows, row0: usize) {
-        w.rows_block_body::<Build>(dst, rows, row0)
+        w.rows_block_body::<v::Build>(dst, rows, row0)
     }
 }
 
@@ -329,7 +300,7 @@ mod vnni {
             let mut lanes = [0i32; 4];
             // SAFETY: `lanes` holds 16 bytes.
             unsafe { _mm_storeu_si128(lanes.as_mut_ptr() as *mut __m128i, acc) };
-            super::v::finish(lanes, sums, t, s, z, out)
+            super::v::Build::finish(lanes, sums, t, s, z, out)
         }
     }
 
@@ -419,8 +390,7 @@ fn min_max(x: &[f32]) -> (f32, f32) {
 mod v {
     use core::arch::wasm32::*;
 
-    use super::Q;
-    pub use super::simd128::{V, finish, zero};
+    use super::{Dot, Q, simd128};
 
     /// Where column `c`'s `l`-th value of a group goes: columns `0..4` then `4..8`,
     /// each column's four values together (what one dot-product lane reads).
@@ -428,27 +398,41 @@ mod v {
         c * 4 + l
     }
 
-    /// One group (four reduction steps) of rows `a + r·stride`, `r < R`:
-    /// lane `j` of `lo[r]` gains `Σ_t w[4j+t] · x[t]`, `w` signed, `x` in `0..=127`.
-    ///
-    /// # Safety
-    /// `w` must be valid for 32 reads, and each `a + r·stride` for 4 values.
-    #[inline(always)]
-    pub unsafe fn group<const R: usize>(
-        w: *const i8,
-        a: *const Q,
-        stride: usize,
-        lo: &mut [v128; R],
-        hi: &mut [v128; R],
-    ) {
-        unsafe {
-            let w0 = v128_load(w as *const v128);
-            let w1 = v128_load(w.add(16) as *const v128);
-            for r in 0..R {
-                let x = v128_load32_splat(a.add(r * stride) as *const u32);
-                lo[r] = i32x4_relaxed_dot_i8x16_i7x16_add(w0, x, lo[r]);
-                hi[r] = i32x4_relaxed_dot_i8x16_i7x16_add(w1, x, hi[r]);
+    pub struct Build;
+
+    impl Dot for Build {
+        type V = v128;
+
+        #[inline(always)]
+        fn zero() -> v128 {
+            simd128::zero()
+        }
+
+        /// Lane `j` of `lo[r]` gains `Σ_t w[4j+t] · x[t]`, `w` signed, `x` in
+        /// `0..=127` (the instruction's second operand).
+        #[inline(always)]
+        unsafe fn group<const R: usize>(
+            w: *const i8,
+            a: *const Q,
+            stride: usize,
+            lo: &mut [v128; R],
+            hi: &mut [v128; R],
+        ) {
+            // SAFETY: the reads are the trait's contract.
+            unsafe {
+                let w0 = v128_load(w as *const v128);
+                let w1 = v128_load(w.add(16) as *const v128);
+                for r in 0..R {
+                    let x = v128_load32_splat(a.add(r * stride) as *const u32);
+                    lo[r] = i32x4_relaxed_dot_i8x16_i7x16_add(w0, x, lo[r]);
+                    hi[r] = i32x4_relaxed_dot_i8x16_i7x16_add(w1, x, hi[r]);
+                }
             }
+        }
+
+        #[inline(always)]
+        fn finish(acc: v128, sums: &[i32], t: &[f32], s: f32, z: i32, out: &mut [f32]) {
+            simd128::finish(acc, sums, t, s, z, out)
         }
     }
 }
@@ -461,8 +445,7 @@ mod v {
 mod v {
     use core::arch::wasm32::*;
 
-    use super::Q;
-    pub use super::simd128::{V, finish, zero};
+    use super::{Dot, Q, simd128};
 
     /// Pairs of reduction steps: steps `0, 1` of all eight columns, then steps
     /// `2, 3`; each column's two values together (what one `dot_i16x8` lane reads).
@@ -470,29 +453,42 @@ mod v {
         (l / 2) * 16 + c * 2 + l % 2
     }
 
-    /// As the relaxed build's `group`.
-    ///
-    /// # Safety
-    /// As there.
-    #[inline(always)]
-    pub unsafe fn group<const R: usize>(
-        w: *const i8,
-        a: *const Q,
-        stride: usize,
-        lo: &mut [v128; R],
-        hi: &mut [v128; R],
-    ) {
-        unsafe {
-            for pair in 0..2 {
-                let w0 = i16x8_load_extend_i8x8(w.add(pair * 16));
-                let w1 = i16x8_load_extend_i8x8(w.add(pair * 16 + 8));
-                for r in 0..R {
-                    // The row's two values in every pair of i16 lanes.
-                    let x = v128_load32_splat(a.add(r * stride + pair * 2) as *const u32);
-                    lo[r] = i32x4_add(lo[r], i32x4_dot_i16x8(w0, x));
-                    hi[r] = i32x4_add(hi[r], i32x4_dot_i16x8(w1, x));
+    pub struct Build;
+
+    impl Dot for Build {
+        type V = v128;
+
+        #[inline(always)]
+        fn zero() -> v128 {
+            simd128::zero()
+        }
+
+        #[inline(always)]
+        unsafe fn group<const R: usize>(
+            w: *const i8,
+            a: *const Q,
+            stride: usize,
+            lo: &mut [v128; R],
+            hi: &mut [v128; R],
+        ) {
+            // SAFETY: the reads are the trait's contract.
+            unsafe {
+                for pair in 0..2 {
+                    let w0 = i16x8_load_extend_i8x8(w.add(pair * 16));
+                    let w1 = i16x8_load_extend_i8x8(w.add(pair * 16 + 8));
+                    for r in 0..R {
+                        // The row's two values in every pair of i16 lanes.
+                        let x = v128_load32_splat(a.add(r * stride + pair * 2) as *const u32);
+                        lo[r] = i32x4_add(lo[r], i32x4_dot_i16x8(w0, x));
+                        hi[r] = i32x4_add(hi[r], i32x4_dot_i16x8(w1, x));
+                    }
                 }
             }
+        }
+
+        #[inline(always)]
+        fn finish(acc: v128, sums: &[i32], t: &[f32], s: f32, z: i32, out: &mut [f32]) {
+            simd128::finish(acc, sums, t, s, z, out)
         }
     }
 }
@@ -501,8 +497,6 @@ mod v {
 #[cfg(target_arch = "wasm32")]
 mod simd128 {
     use core::arch::wasm32::*;
-
-    pub type V = v128;
 
     #[inline(always)]
     pub fn zero() -> v128 {
@@ -527,47 +521,50 @@ mod simd128 {
 /// The same on arrays, off wasm (the relaxed build's layout).
 #[cfg(not(target_arch = "wasm32"))]
 mod v {
-    use super::Q;
-
-    pub type V = [i32; 4];
-
-    #[inline(always)]
-    pub fn zero() -> V {
-        [0; 4]
-    }
+    use super::{Dot, Q};
 
     pub fn slot(c: usize, l: usize) -> usize {
         c * 4 + l
     }
 
-    /// # Safety
-    /// `w` must be valid for 32 reads, and each `a + r·stride` for 4 values.
-    #[inline(always)]
-    pub unsafe fn group<const R: usize>(
-        w: *const i8,
-        a: *const Q,
-        stride: usize,
-        lo: &mut [V; R],
-        hi: &mut [V; R],
-    ) {
-        let w = unsafe { *(w as *const [i8; 32]) };
-        for r in 0..R {
-            let x = unsafe { *(a.add(r * stride) as *const [u8; 4]) };
-            for c in 0..8 {
-                let sum: i32 = (0..4).map(|l| w[slot(c, l)] as i32 * x[l] as i32).sum();
-                if c < 4 {
-                    lo[r][c] += sum;
-                } else {
-                    hi[r][c - 4] += sum;
+    pub struct Build;
+
+    impl Dot for Build {
+        type V = [i32; 4];
+
+        #[inline(always)]
+        fn zero() -> [i32; 4] {
+            [0; 4]
+        }
+
+        #[inline(always)]
+        unsafe fn group<const R: usize>(
+            w: *const i8,
+            a: *const Q,
+            stride: usize,
+            lo: &mut [[i32; 4]; R],
+            hi: &mut [[i32; 4]; R],
+        ) {
+            // SAFETY (both reads): the trait's contract.
+            let w = unsafe { *(w as *const [i8; 32]) };
+            for r in 0..R {
+                let x = unsafe { *(a.add(r * stride) as *const [u8; 4]) };
+                for c in 0..8 {
+                    let sum: i32 = (0..4).map(|l| w[slot(c, l)] as i32 * x[l] as i32).sum();
+                    if c < 4 {
+                        lo[r][c] += sum;
+                    } else {
+                        hi[r][c - 4] += sum;
+                    }
                 }
             }
         }
-    }
 
-    #[inline(always)]
-    pub fn finish(acc: V, sums: &[i32], t: &[f32], s: f32, z: i32, out: &mut [f32]) {
-        for j in 0..4 {
-            out[j] = (acc[j] - z * sums[j]) as f32 * (s * t[j]);
+        #[inline(always)]
+        fn finish(acc: [i32; 4], sums: &[i32], t: &[f32], s: f32, z: i32, out: &mut [f32]) {
+            for j in 0..4 {
+                out[j] = (acc[j] - z * sums[j]) as f32 * (s * t[j]);
+            }
         }
     }
 }
