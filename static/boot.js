@@ -4,7 +4,7 @@
 import './wasm-features.js';
 
 // The relaxed-SIMD build where the browser has it; the plain one if that is missing too
-// (a bare `trunk build` makes only the plain one).
+// (a build without `relaxed/` has only the plain one).
 let dir = globalThis.bertSentimentWasmDir;
 let init;
 try {

@@ -189,3 +189,26 @@ fn bench_prints_one_json_figure_per_run_in_the_reference_shape() {
         assert!(0.0 < min && min <= median && median <= max, "{v}");
     }
 }
+
+/// A review pasted with IMDb's HTML line breaks reads as the same review with spaces:
+/// `predict` sees the tokens the trainer's readers gave the model in training.
+#[test]
+fn line_break_tags_do_not_change_predictions() {
+    let model = tiny("finetuned");
+    let out = trainer(
+        &[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--backend",
+            "flex",
+        ],
+        Some("A fine film.<br /><br />I loved it.\nA fine film.  I loved it.\n"),
+    );
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        lines[0]["probabilities"], lines[1]["probabilities"],
+        "tagged and spaced texts differ: {lines:?}"
+    );
+}

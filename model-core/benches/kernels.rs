@@ -21,7 +21,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use model_core::model::BertEncoder;
-use model_core::{BertConfig, Products};
+use model_core::{BertConfig, MatmulPrecision};
 use std::hint::black_box;
 
 const BATCH: usize = 8;
@@ -108,7 +108,7 @@ fn elementwise(c: &mut Criterion) {
     group.bench_function("fused", |b| {
         b.iter_batched(
             || h.clone() * 1.0,
-            |x| black_box(model_core::kernels::gelu(x)),
+            |x| black_box(model_core::kernels::gelu::gelu(x).unwrap()),
             criterion::BatchSize::LargeInput,
         )
     });
@@ -153,7 +153,7 @@ fn encoder_layer(c: &mut Criterion) {
     // The fused stack with int8 projections (what the page computes for an int8
     // export; natively AVX-512 VNNI where the CPU has it).
     let mut int8 = encoder.clone();
-    int8.products = Products::Int8;
+    int8.precision = MatmulPrecision::Int8;
     group.bench_function("fused_stack_int8", |b| {
         b.iter(|| black_box(int8.forward(x.clone(), mask.clone())))
     });

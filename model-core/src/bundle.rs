@@ -57,6 +57,9 @@ pub struct Manifest {
     /// The training configuration and command.
     #[serde(default)]
     pub training: serde_json::Value,
+    /// A free-form note from whoever exported the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 fn default_weights() -> String {
@@ -71,7 +74,24 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+impl ManifestFile {
+    /// The entry for a file named `name` holding `bytes`.
+    pub fn of(name: &str, bytes: &[u8]) -> Self {
+        Self {
+            name: name.into(),
+            bytes: bytes.len() as u64,
+            sha256: sha256_hex(bytes),
+        }
+    }
+}
+
 impl Manifest {
+    /// The manifest's bytes, as the exporter writes them and [`Self::parse`] reads
+    /// them.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("a manifest serialises")
+    }
+
     /// Parse and sanity-check a manifest; `source_name` names it in errors.
     pub fn parse(bytes: &[u8], source_name: &str) -> Result<Self> {
         let m: Manifest = serde_json::from_slice(bytes)

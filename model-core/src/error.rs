@@ -27,6 +27,15 @@ pub enum Error {
         hint: Option<String>,
     },
 
+    /// A data file (JSONL, CSV, a text list) has a bad row: `at` is `file:line`.
+    #[error("{at}: {message}")]
+    Input {
+        /// Where: the file and, for line-based formats, the line (`reviews.csv:12`).
+        at: String,
+        /// What is wrong there.
+        message: String,
+    },
+
     /// `config.json` or `manifest.json` is not what we can use.
     #[error("{source_name}: {message}")]
     Config {
@@ -150,6 +159,13 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    pub(crate) fn input(at: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Input {
+            at: at.into(),
+            message: message.into(),
         }
     }
 

@@ -7,6 +7,7 @@ use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::hf_names::{QKV_PARTS, qkv_name, split_qkv};
 use crate::model::BertForSequenceClassification;
 use crate::weights::transpose;
 
@@ -65,19 +66,15 @@ pub fn hf_state_dict(model: &BertForSequenceClassification) -> Result<Vec<NamedT
     for (i, layer) in model.bert.encoder.layers.iter().enumerate() {
         let p = format!("bert.encoder.layer.{i}");
         let (shape, w) = values(&layer.attention.qkv.weight)?;
-        let (h, h3) = (shape[0], shape[1]);
+        let h = shape[0];
+        debug_assert_eq!(shape[1], 3 * h);
         let (_, b) = values(layer.attention.qkv.bias.as_ref().expect("qkv has a bias"))?;
-        for (k, part) in ["query", "key", "value"].iter().enumerate() {
-            // Columns k·h .. (k+1)·h of the fused [h, 3h] weight, as PyTorch's [out, in].
-            let mut wt = vec![0.0f32; h * h];
-            for r in 0..h {
-                for c in 0..h {
-                    wt[c * h + r] = w[r * h3 + k * h + c];
-                }
-            }
-            out.push((format!("{p}.attention.self.{part}.weight"), vec![h, h], wt));
+        let split = split_qkv(&w, h);
+        for (k, (part, wt)) in QKV_PARTS.iter().zip(split).enumerate() {
+            let name = qkv_name(&p, part);
+            out.push((format!("{name}.weight"), vec![h, h], wt));
             out.push((
-                format!("{p}.attention.self.{part}.bias"),
+                format!("{name}.bias"),
                 vec![h],
                 b[k * h..(k + 1) * h].to_vec(),
             ));
@@ -144,19 +141,17 @@ impl std::fmt::Display for WeightDtype {
     }
 }
 
-/// Per-row symmetric int8: `x ≈ q * scale`, `scale = max|row| / 127`.
+/// Int8 per row of a `[rows, cols]` matrix (a Hugging Face `[out, in]` weight: one
+/// scale per output channel), by the rule the int8 products share
+/// ([`crate::kernels::quantized::rule`]).
 pub fn quantize_rows(data: &[f32], rows: usize) -> (Vec<i8>, Vec<f32>) {
     let cols = data.len() / rows.max(1);
     let mut q = Vec::with_capacity(data.len());
     let mut scales = Vec::with_capacity(rows);
     for row in data.chunks_exact(cols.max(1)) {
-        let max = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-        let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+        let (values, scale) = crate::kernels::quantized::rule::quantize_channel(row);
+        q.extend(values);
         scales.push(scale);
-        q.extend(
-            row.iter()
-                .map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8),
-        );
     }
     (q, scales)
 }

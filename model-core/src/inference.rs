@@ -11,8 +11,8 @@ use serde::ser::{SerializeMap, SerializeStruct};
 
 use crate::config::BertConfig;
 use crate::error::{Error, Result};
-use crate::kernels::layer::Products;
 use crate::model::BertForSequenceClassification;
+use crate::ops::MatmulPrecision;
 use crate::tokenizer::{Batch, BertTokenizer, Encoded, Truncation};
 
 /// The model's answer for one text.
@@ -155,14 +155,14 @@ impl Classifier {
         Ok(())
     }
 
-    /// The arithmetic of the CPU kernel's matrix products (see [`Products`]).
-    pub fn products(&self) -> Products {
-        self.model.bert.encoder.products
+    /// The arithmetic of the CPU kernel's matrix products (see [`MatmulPrecision`]).
+    pub fn matmul_precision(&self) -> MatmulPrecision {
+        self.model.bert.encoder.precision
     }
 
     /// Compute the projections in f32 or int8 from now on (CPU kernel path only).
-    pub fn set_products(&mut self, products: Products) {
-        self.model.bert.encoder.products = products;
+    pub fn set_matmul_precision(&mut self, products: MatmulPrecision) {
+        self.model.bert.encoder.precision = products;
     }
 
     /// Tokenize with this classifier's settings.

@@ -5,12 +5,17 @@
 //!
 //! - [`config::BertConfig`]: straight from `config.json`.
 //! - [`model`]: embeddings, encoder, pooler and the classification head.
+//! - [`hf_names`]: the QKV fuse on load and its split on export, in one place.
 //! - [`weights`]: safetensors / PyTorch checkpoints, with errors naming the tensor.
+//! - [`input`]: the input pipeline shared by the trainer and the page (text cleaning).
 //! - [`tokenizer`]: WordPiece through `tokenizers`, `head` and `head+tail` truncation.
 //! - [`inference::Classifier`]: texts in, [`inference::Prediction`]s out.
-//! - [`bundle`]: the web bundle (`manifest.json` with hashes) the page loads.
+//! - [`bundle`]: the web bundle (`manifest.json` with hashes) the page loads, and
+//!   [`settings`]: `inference.json`, a model folder's tokenization settings.
 //! - [`backend`]: flex, ndarray and wgpu chosen at run time.
-//! - [`kernels`]: fused CPU kernels (attention, GELU) for inference on flex.
+//! - [`ops`]: the one seam between the model and its kernels: which implementation
+//!   ([`ExecutionPath`]) a forward pass runs.
+//! - [`kernels`]: the CPU kernels (fused inference stack, int8 products, training ops).
 //! - `hub` and `loader` (feature `native`): folders and hub ids.
 
 pub mod backend;
@@ -18,13 +23,17 @@ pub mod bundle;
 pub mod config;
 pub mod error;
 pub mod export;
+pub mod hf_names;
 #[cfg(feature = "native")]
 pub mod hub;
 pub mod inference;
+pub mod input;
 pub mod kernels;
 #[cfg(feature = "native")]
 pub mod loader;
 pub mod model;
+pub mod ops;
+pub mod settings;
 pub mod tokenizer;
 pub mod weights;
 
@@ -32,5 +41,5 @@ pub use backend::BackendKind;
 pub use config::BertConfig;
 pub use error::{Error, Result};
 pub use inference::{Classifier, InferenceOptions, Prediction};
-pub use kernels::layer::Products;
+pub use ops::{ExecutionPath, MatmulPrecision};
 pub use tokenizer::{BertTokenizer, Truncation};

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
 use crate::error::{Error, Result};
+use crate::input::clean_text;
 use crate::model::BertInput;
 
 /// How to shorten a text longer than the maximum length.
@@ -263,16 +264,24 @@ impl BertTokenizer {
         &self.inner
     }
 
-    /// Content token ids, without special tokens or truncation.
+    /// Content token ids, without special tokens or truncation, of the cleaned text
+    /// ([`clean_text`]; every method here cleans first).
     pub fn content_ids(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self.inner.encode_fast(text, false).map_err(encode_error)?;
+        let enc = self
+            .inner
+            .encode_fast(clean_text(text).as_ref(), false)
+            .map_err(encode_error)?;
         Ok(enc.get_ids().to_vec())
     }
 
     /// Content token ids with the byte range of `text` each one came from, so a
     /// caller can tell which part of a long text the model reads.
+    /// Cleaning keeps every byte's position, so the offsets index `text` itself.
     pub fn content_ids_with_offsets(&self, text: &str) -> Result<(Vec<u32>, Vec<Offsets>)> {
-        let enc = self.inner.encode(text, false).map_err(encode_error)?;
+        let enc = self
+            .inner
+            .encode(clean_text(text).as_ref(), false)
+            .map_err(encode_error)?;
         Ok((enc.get_ids().to_vec(), enc.get_offsets().to_vec()))
     }
 
@@ -291,9 +300,11 @@ impl BertTokenizer {
     ) -> Result<Vec<Encoded>> {
         #[cfg(not(target_arch = "wasm32"))]
         {
+            let cleaned: Vec<_> = texts.iter().map(|t| clean_text(t)).collect();
+            let cleaned: Vec<&str> = cleaned.iter().map(|t| t.as_ref()).collect();
             let encs = self
                 .inner
-                .encode_batch_fast(texts.to_vec(), false)
+                .encode_batch_fast(cleaned, false)
                 .map_err(encode_error)?;
             encs.into_iter()
                 .map(|e| self.wrap(e.get_ids().to_vec(), max_len, truncation))
@@ -406,5 +417,29 @@ mod tests {
     #[test]
     fn max_len_too_small_is_an_error() {
         assert!(tiny().encode("the", 2, Truncation::Head).is_err());
+    }
+
+    /// The train/serve rule: a review with HTML line breaks, as IMDb's files and a
+    /// user's paste have them, reads as the same review with spaces.
+    #[test]
+    fn line_break_tags_tokenize_as_spaces() {
+        let t = tiny();
+        let tagged = "the movie<br /><br />bad";
+        let spaced = "the movie bad";
+        let a = t.encode(tagged, 16, Truncation::Head).unwrap();
+        let b = t.encode(spaced, 16, Truncation::Head).unwrap();
+        assert_eq!(a.ids, b.ids);
+        let batch = t
+            .encode_batch(&[tagged, spaced], 16, Truncation::Head)
+            .unwrap();
+        assert_eq!(batch[0].ids, batch[1].ids);
+        let (ids, offsets) = t.content_ids_with_offsets(tagged).unwrap();
+        assert_eq!(ids, t.content_ids(spaced).unwrap());
+        let last = offsets.last().unwrap();
+        assert_eq!(
+            &tagged[last.0..last.1],
+            "bad",
+            "offsets index the original text"
+        );
     }
 }

@@ -218,7 +218,7 @@ impl Checkpoint {
 
     /// Whether the file stored some matrices as int8 with per-row scales (an
     /// `--dtype int8` export): the model then computes its projections in int8
-    /// ([`crate::kernels::layer::Products`]).
+    /// ([`crate::ops::MatmulPrecision`]).
     pub fn stores_int8(&self) -> bool {
         self.int8
     }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use burn::tensor::Device;
 use model_core::bundle::{FORMAT, Manifest, sha256_hex};
 use model_core::export::{WeightDtype, hf_state_dict, to_safetensors_as};
-use model_core::{Classifier, Error, InferenceOptions, Products, Truncation};
+use model_core::{Classifier, Error, InferenceOptions, MatmulPrecision, Truncation};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny/finetuned");
 
@@ -63,7 +63,7 @@ fn bundle(dtype: WeightDtype) -> (Manifest, HashMap<String, Vec<u8>>) {
 fn positive_probs(
     manifest: &Manifest,
     files: &HashMap<String, Vec<u8>>,
-    products: Products,
+    products: MatmulPrecision,
 ) -> Vec<f32> {
     let (mut c, report) = Classifier::from_bundle(
         manifest,
@@ -73,7 +73,7 @@ fn positive_probs(
     )
     .unwrap();
     assert!(report.initialized.is_empty(), "{:?}", report.initialized);
-    c.set_products(products);
+    c.set_matmul_precision(products);
     let texts = texts();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     c.predict(&refs)
@@ -86,18 +86,18 @@ fn positive_probs(
 #[test]
 fn smaller_dtypes_predict_like_f32() {
     let (m32, f32_files) = bundle(WeightDtype::F32);
-    let reference = positive_probs(&m32, &f32_files, Products::F32);
+    let reference = positive_probs(&m32, &f32_files, MatmulPrecision::F32);
     for (dtype, products, tolerance, max_ratio) in [
-        (WeightDtype::F16, Products::F32, 2e-3, 0.55),
-        (WeightDtype::Int8, Products::F32, 2e-2, 0.40),
-        (WeightDtype::Int8, Products::Int8, 3e-2, 0.40),
+        (WeightDtype::F16, MatmulPrecision::F32, 2e-3, 0.55),
+        (WeightDtype::Int8, MatmulPrecision::F32, 2e-2, 0.40),
+        (WeightDtype::Int8, MatmulPrecision::Int8, 3e-2, 0.40),
     ] {
         let (m, files) = bundle(dtype);
-        if products == Products::Int8 {
+        if products == MatmulPrecision::Int8 {
             // The int8 kernel really ran: its answers are not the f32 products'.
             assert_ne!(
                 positive_probs(&m, &files, products),
-                positive_probs(&m, &files, Products::F32)
+                positive_probs(&m, &files, MatmulPrecision::F32)
             );
         }
         let ratio =

@@ -1,10 +1,10 @@
 // Where the page's CPU engine spends one review's time: classifies the ~230-word review of
 // bench.mjs N times under Chromium's sampling profiler (CDP) and prints self time per
 // function. Build the page with its function names kept to read them:
-//   CARGO_PROFILE_WEB_RELEASE_STRIP=false trunk build --release --config web/Trunk.toml --dist /tmp/dist-named
+//   CARGO_PROFILE_WEB_RELEASE_STRIP=false cargo xtask build-web   # into $CARGO_TARGET_DIR/dist
 //   python3 tools/bench_texts.py 64 7 /tmp/texts.jsonl
-//   DIST=/tmp/dist-named TEXTS=/tmp/texts.jsonl node tests/bench-web/profile.mjs
-// (trunk's build is the plain simd128 module; the relaxed-SIMD one is dist/relaxed/.)
+//   DIST=$CARGO_TARGET_DIR/dist TEXTS=/tmp/texts.jsonl node tests/bench-web/profile.mjs
+// (dist/ holds the plain simd128 module; the relaxed-SIMD one is dist/relaxed/.)
 // "(idle)" is the time between runs, outside the figure the page shows.
 import { chromium } from 'playwright-core';
 import { createServer } from 'node:http';

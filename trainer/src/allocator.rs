@@ -3,9 +3,9 @@
 //! Training on the CPU allocates and frees tens of megabytes per op (activations,
 //! gradients). glibc serves blocks over its dynamic mmap threshold with fresh `mmap`s
 //! and returns freed heap tops to the kernel, so every step paid for the same memory
-//! again in page faults and zeroing: 30% of a train step was kernel time (`perf`,
-//! 2026-11-26). Raising the thresholds keeps that memory for reuse: train steps
-//! 3.2 → 4.0 samples/s on the 2-core dev machine. The cost is that the process keeps
+//! again in page faults and zeroing: profiled, almost a third of a train step was
+//! kernel time. Raising the thresholds keeps that memory for reuse, for a quarter more
+//! training throughput on two cores. The cost is that the process keeps
 //! its peak memory until it exits, which suits a training or batch-inference run.
 
 /// Apply the allocator settings (Linux with glibc; a no-op elsewhere). Call once,

@@ -9,9 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamWConfig, GradientsParams};
-use burn::prelude::*;
+
 use burn::tensor::activation::softmax;
 use clap::{Args, ValueEnum};
 use model_core::backend::{BackendKind, select_device, threads};
@@ -22,7 +20,10 @@ use model_core::tokenizer::{Batch, Encoded};
 use model_core::{BertConfig, Truncation};
 
 use crate::data::{self, Columns, Split, SplitMix64};
-use crate::train::DEFAULT_MODEL;
+use crate::train::settings::{
+    DEFAULT_CLIP, DEFAULT_LR, DEFAULT_MODEL, DEFAULT_SEED, DEFAULT_WARMUP, DEFAULT_WEIGHT_DECAY,
+};
+use crate::train::step::{Examples, Schedule, StepContext, optimizer, train_step};
 
 /// What to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -183,31 +184,34 @@ pub fn run(args: BenchArgs) -> Result<()> {
             let texts = texts(&args, batch * steps, true)?;
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             let encoded = tokenizer.encode_batch(&refs, args.max_len, args.truncation)?;
+            // Alternating labels by position in the batch, as the reference has them.
+            let labels: Vec<usize> = (0..encoded.len()).map(|i| (i % batch) % 2).collect();
             let device = device.autodiff();
             let mut ckpt = files.checkpoint()?;
             let (mut model, _) =
                 BertForSequenceClassification::load(&config, 2, &mut ckpt, &device)?;
-            let mut optim = AdamWConfig::new()
-                .with_epsilon(1e-8)
-                .with_weight_decay(0.01)
-                .init();
-            let loss_fn = CrossEntropyLossConfig::new().init(&device);
+            // Fine-tune's own optimizer and step at its default recipe, so this times
+            // the step a run takes (no-decay group, schedule, reseeded dropout included).
+            let mut optim = optimizer(DEFAULT_WEIGHT_DECAY)?;
+            let schedule = Schedule::new(DEFAULT_LR, DEFAULT_WARMUP, steps);
+            let ctx = StepContext::new(vec![device], DEFAULT_SEED, DEFAULT_CLIP, schedule);
+            let data = Examples {
+                encoded: &encoded,
+                labels: &labels,
+                pad_id: tokenizer.pad_id(),
+            };
             let mut rates = Vec::new();
             for s in 0..steps {
-                let rows: Vec<&Encoded> = encoded[s * batch..(s + 1) * batch].iter().collect();
-                let b = Batch::collate(&rows, tokenizer.pad_id());
-                let labels: Vec<i64> = (0..batch).map(|i| (i % 2) as i64).collect();
+                let group = [(s * batch..(s + 1) * batch).collect::<Vec<usize>>()];
                 let t = Instant::now();
-                let targets =
-                    Tensor::<1, Int>::from_data(TensorData::new(labels, [batch]), &device);
-                let loss = loss_fn.forward(model.forward(&b.to_input(&device)), targets);
-                let mut grads = GradientsParams::from_grads(loss.backward(), &model);
-                crate::train::clip_global_norm(&model, &mut grads, 1.0);
-                model = optim.step(5e-5, model, grads);
+                let (next, outcome) = train_step(model, &mut optim, &ctx, &data, &group, s);
+                model = next;
+                let stats = outcome
+                    .map_err(|d| anyhow::anyhow!("training step {} diverged: {d:?}", s + 1))?;
                 // Wait for the step to finish before stopping the clock.
                 model.classifier.weight.val().into_data();
                 if s >= 2 {
-                    rates.push(batch as f64 / t.elapsed().as_secs_f64());
+                    rates.push(stats.samples as f64 / t.elapsed().as_secs_f64());
                 }
             }
             figure(

@@ -1,33 +1,20 @@
-//! Labeled text: the IMDb archive (read straight from `aclImdb_v1.tar.gz` or its
-//! extracted folder), JSONL and CSV. Everything ends up as [`Example`]s with a label
-//! index into [`LabeledData::labels`].
+//! Labeled text from files: the IMDb archive (read straight from `aclImdb_v1.tar.gz`
+//! or its extracted folder), and JSONL and CSV through model-core's input pipeline,
+//! which the page shares. Everything ends up as [`Example`]s with a label index into
+//! [`LabeledData::labels`].
 //!
 //! Errors name the file and, for line-based formats, the line: a bad row at line
 //! 48,211 of a user's CSV must be findable without a debugger.
 
-use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-
-/// One labeled text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Example {
-    /// The text, with `<br />` tags turned into spaces.
-    pub text: String,
-    /// Index into [`LabeledData::labels`].
-    pub label: usize,
-}
-
-/// A dataset and its label names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LabeledData {
-    /// The examples, in file order.
-    pub examples: Vec<Example>,
-    /// Label names in class-index order.
-    pub labels: Vec<String>,
-}
+pub use model_core::input::csv::Columns;
+use model_core::input::jsonl::Labels;
+pub use model_core::input::labels::MAX_CLASS_INDEX;
+pub use model_core::input::{Example, LabeledData, sentiment_labels};
+use model_core::input::{csv, jsonl, labels};
 
 /// Which half of the IMDb archive to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -45,42 +32,6 @@ impl Split {
             Split::Test => "test",
         }
     }
-}
-
-/// Column names for CSV files.
-#[derive(Debug, Clone, Default)]
-pub struct Columns {
-    /// The text column; default `text`, else `review`.
-    pub text: Option<String>,
-    /// The label column; default `label`, else `sentiment`.
-    pub label: Option<String>,
-}
-
-/// IMDb label names: 0 = negative, 1 = positive.
-pub fn sentiment_labels() -> Vec<String> {
-    vec!["negative".into(), "positive".into()]
-}
-
-/// `<br />` (and its variants) become spaces, as the reviews are plain text otherwise.
-pub fn clean_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(pos) = rest.find("<br") {
-        let after = &rest[pos + 3..];
-        match after.find('>') {
-            Some(end) if after[..end].chars().all(|c| c == ' ' || c == '/') => {
-                out.push_str(&rest[..pos]);
-                out.push(' ');
-                rest = &after[end + 1..];
-            }
-            _ => {
-                out.push_str(&rest[..pos + 3]);
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 /// Read labeled data from `path`, whatever its format.
@@ -141,10 +92,7 @@ fn finish_imdb(mut rows: Vec<(usize, u64, String)>, source: &Path) -> Result<Lab
     Ok(LabeledData {
         examples: rows
             .into_iter()
-            .map(|(label, _, text)| Example {
-                text: clean_text(&text),
-                label,
-            })
+            .map(|(label, _, text)| Example { text, label })
             .collect(),
         labels: sentiment_labels(),
     })
@@ -223,100 +171,6 @@ pub fn load_imdb_dir(path: &Path, split: Split) -> Result<LabeledData> {
     finish_imdb(rows, path)
 }
 
-/// A label as it appears in the data: a name, or a 0/1-style index.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum RawLabel {
-    Index(u64),
-    Name(String),
-}
-
-/// The largest numeric label read as a class index: a classifier with thousands of
-/// classes is not what a numeric column means (found by fuzzing the readers).
-pub const MAX_CLASS_INDEX: u64 = 1000;
-
-/// Turn raw labels into indices. Integer labels index `negative`/`positive` (0/1);
-/// names are kept, ordered `negative`, `positive` when those are the names, else sorted.
-fn index_labels(raw: Vec<(String, RawLabel, usize)>, source: &Path) -> Result<LabeledData> {
-    let names: BTreeSet<String> = raw
-        .iter()
-        .filter_map(|(_, l, _)| match l {
-            RawLabel::Name(n) => Some(n.clone()),
-            RawLabel::Index(_) => None,
-        })
-        .collect();
-    let has_index = raw.iter().any(|(_, l, _)| matches!(l, RawLabel::Index(_)));
-    let labels: Vec<String> = if names.is_empty() {
-        let max = raw
-            .iter()
-            .filter_map(|(_, l, _)| {
-                if let RawLabel::Index(i) = l {
-                    Some(*i)
-                } else {
-                    None
-                }
-            })
-            .max()
-            .unwrap_or(1);
-        if max > MAX_CLASS_INDEX {
-            let line = raw
-                .iter()
-                .find(|(_, l, _)| *l == RawLabel::Index(max))
-                .map(|r| r.2)
-                .unwrap_or(0);
-            bail!(
-                "{}:{line}: label {max} is not a class index (at most {MAX_CLASS_INDEX}); \
-                 use label names for more classes",
-                source.display()
-            );
-        }
-        if max <= 1 {
-            sentiment_labels()
-        } else {
-            (0..=max).map(|i| i.to_string()).collect()
-        }
-    } else if has_index {
-        let line = raw
-            .iter()
-            .find(|(_, l, _)| matches!(l, RawLabel::Index(_)))
-            .map(|r| r.2)
-            .unwrap_or(0);
-        bail!(
-            "{}:{line}: mixes numeric and named labels",
-            source.display()
-        );
-    } else {
-        let mut v: Vec<String> = names.into_iter().collect();
-        if v.iter().any(|n| n == "negative") && v.iter().any(|n| n == "positive") {
-            v.retain(|n| n != "negative" && n != "positive");
-            v.insert(0, "positive".into());
-            v.insert(0, "negative".into());
-        }
-        v
-    };
-    let examples = raw
-        .into_iter()
-        .map(|(text, l, _)| Example {
-            text,
-            label: match l {
-                RawLabel::Index(i) => i as usize,
-                RawLabel::Name(n) => labels.iter().position(|x| *x == n).expect("name collected"),
-            },
-        })
-        .collect();
-    Ok(LabeledData { examples, labels })
-}
-
-fn parse_label(value: &str) -> Option<RawLabel> {
-    let v = value.trim();
-    if v.is_empty() {
-        return None;
-    }
-    Some(match v.parse::<u64>() {
-        Ok(i) => RawLabel::Index(i),
-        Err(_) => RawLabel::Name(v.to_string()),
-    })
-}
-
 /// JSONL: one `{"text": ..., "label": "positive"|"negative"|0|1}` per line; blank lines skipped.
 pub fn load_jsonl(path: &Path) -> Result<LabeledData> {
     let file =
@@ -324,111 +178,32 @@ pub fn load_jsonl(path: &Path) -> Result<LabeledData> {
     read_jsonl(BufReader::new(file), path)
 }
 
-/// JSONL from a stream; errors name `path` and the line.
+/// JSONL from a stream ([`model_core::input::jsonl`]); errors name `path` and the line.
 pub fn read_jsonl(reader: impl BufRead, path: &Path) -> Result<LabeledData> {
-    let mut raw = Vec::new();
-    for (i, line) in reader.split(b'\n').enumerate() {
-        let n = i + 1;
-        let line = line.with_context(|| format!("{}:{n}: cannot read", path.display()))?;
-        let line = String::from_utf8(line)
-            .map_err(|_| anyhow!("{}:{n}: not UTF-8 text", path.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let value: serde_json::Value = serde_json::from_str(&line)
-            .map_err(|e| anyhow!("{}:{n}: malformed JSON ({e})", path.display()))?;
-        let text = value
-            .get("text")
-            .or_else(|| value.get("review"))
-            .and_then(|t| t.as_str())
-            .ok_or_else(|| anyhow!("{}:{n}: no string field \"text\"", path.display()))?;
-        let label = match value.get("label").or_else(|| value.get("sentiment")) {
-            Some(serde_json::Value::String(s)) => parse_label(s),
-            Some(serde_json::Value::Number(x)) => x.as_u64().map(RawLabel::Index),
-            Some(serde_json::Value::Bool(b)) => Some(RawLabel::Index(*b as u64)),
-            _ => None,
-        }
-        .ok_or_else(|| {
-            anyhow!(
-                "{}:{n}: missing or invalid \"label\" (expected a name or 0/1)",
-                path.display()
-            )
-        })?;
-        raw.push((clean_text(text), label, n));
-    }
-    index_labels(raw, path)
+    let source = path.display().to_string();
+    let rows = jsonl::read(reader, &source, Labels::Required)?;
+    Ok(labels::index_labels(rows, &source)?)
 }
 
 /// CSV (or TSV) with a header row.
 pub fn load_csv(path: &Path, columns: &Columns) -> Result<LabeledData> {
-    let delimiter = if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("tsv"))
-    {
-        b'\t'
-    } else {
-        b','
-    };
+    let delimiter = csv::delimiter_for(&path.to_string_lossy());
     let file =
         std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
     read_csv(file, delimiter, columns, path)
 }
 
-/// CSV (or TSV, with `delimiter` b'\t') with a header row, from a stream; errors
-/// name `path` and the line.
+/// CSV (or TSV, with `delimiter` b'\t') with a header row, from a stream
+/// ([`model_core::input::csv`]); errors name `path` and the line.
 pub fn read_csv(
     reader: impl Read,
     delimiter: u8,
     columns: &Columns,
     path: &Path,
 ) -> Result<LabeledData> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(false)
-        .from_reader(reader);
-    let headers = reader
-        .headers()
-        .map_err(|e| anyhow!("{}:1: cannot read the header ({e})", path.display()))?
-        .clone();
-    let find = |wanted: &Option<String>, defaults: &[&str], what: &str| -> Result<usize> {
-        let names: Vec<&str> = match wanted {
-            Some(w) => vec![w.as_str()],
-            None => defaults.to_vec(),
-        };
-        names
-            .iter()
-            .find_map(|n| {
-                headers
-                    .iter()
-                    .position(|h| h.trim().eq_ignore_ascii_case(n))
-            })
-            .ok_or_else(|| {
-                anyhow!(
-                    "{}:1: no {what} column (looked for {}; the header has {})",
-                    path.display(),
-                    names.join(", "),
-                    headers.iter().collect::<Vec<_>>().join(", ")
-                )
-            })
-    };
-    let text_col = find(&columns.text, &["text", "review"], "text")?;
-    let label_col = find(&columns.label, &["label", "sentiment"], "label")?;
-    let mut raw = Vec::new();
-    for record in reader.byte_records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map(|p| p.line()).unwrap_or(0);
-            anyhow!("{}:{line}: malformed CSV ({e})", path.display())
-        })?;
-        let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
-        let text = std::str::from_utf8(record.get(text_col).unwrap_or_default())
-            .map_err(|_| anyhow!("{}:{line}: not UTF-8 text", path.display()))?;
-        let label = std::str::from_utf8(record.get(label_col).unwrap_or_default())
-            .ok()
-            .and_then(parse_label)
-            .ok_or_else(|| anyhow!("{}:{line}: missing or invalid label", path.display()))?;
-        raw.push((clean_text(text), label, line));
-    }
-    index_labels(raw, path)
+    let source = path.display().to_string();
+    let rows = csv::read(reader, delimiter, columns, &source, Labels::Required)?;
+    Ok(labels::index_labels(rows, &source)?)
 }
 
 /// Map `data` onto a model's label names (for evaluation): every label in the data
@@ -438,33 +213,11 @@ pub fn align_labels(
     model_labels: &[String],
     source: &Path,
 ) -> Result<LabeledData> {
-    if data.labels == model_labels {
-        return Ok(data);
-    }
-    let map: Vec<usize> = data
-        .labels
-        .iter()
-        .map(|l| {
-            model_labels.iter().position(|m| m == l).ok_or_else(|| {
-                anyhow!(
-                    "{}: label `{l}` is not one the model knows ({})",
-                    source.display(),
-                    model_labels.join(", ")
-                )
-            })
-        })
-        .collect::<Result<_>>()?;
-    Ok(LabeledData {
-        examples: data
-            .examples
-            .into_iter()
-            .map(|e| Example {
-                label: map[e.label],
-                text: e.text,
-            })
-            .collect(),
-        labels: model_labels.to_vec(),
-    })
+    Ok(labels::align_labels(
+        data,
+        model_labels,
+        &source.display().to_string(),
+    )?)
 }
 
 /// A small deterministic PRNG (SplitMix64): the data order must be the same for a
@@ -520,15 +273,6 @@ pub fn split_validation(data: LabeledData, fraction: f64, seed: u64) -> (Labeled
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn br_tags_become_spaces() {
-        assert_eq!(
-            clean_text("Good.<br /><br />Bad<br/>end<br>x"),
-            "Good.  Bad end x"
-        );
-        assert_eq!(clean_text("a <bread> b"), "a <bread> b");
-    }
 
     #[test]
     fn imdb_paths_are_recognised() {

@@ -4,14 +4,15 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use burn::tensor::Device;
 use clap::Args;
 use model_core::backend::select_device;
 use model_core::loader::load_classifier;
-use model_core::{Classifier, Truncation};
-
-use crate::inference_args::InferenceArgs;
+use model_core::model::BertForSequenceClassification;
+use model_core::{BertConfig, BertTokenizer, Classifier, InferenceOptions, Truncation};
 
 use crate::data::{self, Columns, LabeledData, Split};
+use crate::inference_args::InferenceArgs;
 use crate::metrics::{Accumulator, Summary};
 
 /// Arguments of `trainer evaluate`.
@@ -39,19 +40,6 @@ pub struct EvaluateArgs {
     pub label_column: Option<String>,
 }
 
-/// The inference settings a model folder recorded (`inference.json`), if any.
-pub fn recorded_options(model: &str) -> (Option<usize>, Option<Truncation>) {
-    let path = std::path::Path::new(model).join("inference.json");
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return (None, None);
-    };
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    (
-        v["max_len"].as_u64().map(|x| x as usize),
-        v["truncation"].as_str().and_then(|t| t.parse().ok()),
-    )
-}
-
 /// Metrics of `classifier` on `data` (labels already aligned to the classifier's).
 pub fn evaluate_classifier(
     classifier: &Classifier,
@@ -70,6 +58,31 @@ pub fn evaluate_classifier(
         }
     }
     Ok(acc.summary())
+}
+
+/// Metrics of `model` (a validation snapshot, as fine-tune holds it) on `data`.
+pub fn evaluate_model(
+    model: BertForSequenceClassification,
+    config: &BertConfig,
+    tokenizer: &BertTokenizer,
+    device: &Device,
+    data: &LabeledData,
+    max_len: usize,
+    truncation: Truncation,
+) -> Result<Summary> {
+    let options = InferenceOptions {
+        max_len,
+        truncation,
+        batch_size: 64,
+    };
+    let classifier = Classifier::new(
+        model,
+        config.clone(),
+        tokenizer.clone(),
+        device.clone(),
+        options,
+    )?;
+    evaluate_classifier(&classifier, data, None)
 }
 
 pub fn run(args: EvaluateArgs) -> Result<()> {
@@ -94,7 +107,7 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         selected.description,
         options.max_len,
         options.truncation,
-        classifier.products()
+        classifier.matmul_precision()
     );
     let bar = indicatif::ProgressBar::new(data.examples.len() as u64);
     bar.set_style(

@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
+use model_core::InferenceOptions;
 use model_core::backend::{BackendKind, select_device};
-use model_core::bundle::{FORMAT, sha256_hex};
+use model_core::bundle::{FORMAT, Manifest, ManifestFile};
 use model_core::export::{WeightDtype, hf_state_dict, to_safetensors, to_safetensors_as};
 use model_core::loader::load_classifier;
-use model_core::{InferenceOptions, Truncation};
+use model_core::settings::InferenceSettings;
 
 use crate::checkpoint::write_atomic;
-use crate::evaluate::recorded_options;
 
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -76,12 +76,8 @@ pub fn run(args: ExportArgs) -> Result<()> {
         bail!("--out {}: exists and is not a folder", args.out.display());
     }
     let dir = model_dir(&args.run)?;
-    let (max_len, truncation) = recorded_options(&dir.to_string_lossy());
-    let options = InferenceOptions {
-        max_len: max_len.unwrap_or(256),
-        truncation: truncation.unwrap_or(Truncation::HeadTail),
-        batch_size: 32,
-    };
+    let recorded = InferenceSettings::read_dir(&dir)?;
+    let options = recorded.map_or_else(InferenceOptions::default, |s| s.options(32));
     let device = select_device(BackendKind::Flex)?.device;
     let loaded = load_classifier(&dir.to_string_lossy(), &device, options)?;
     let c = &loaded.classifier;
@@ -137,8 +133,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
             }
             let mut files = Vec::new();
             for name in [weights, "tokenizer.json", "config.json"] {
-                let bytes = fs::read(args.out.join(name))?;
-                files.push(serde_json::json!({"name": name, "bytes": bytes.len(), "sha256": sha256_hex(&bytes)}));
+                files.push(ManifestFile::of(name, &fs::read(args.out.join(name))?));
             }
             let results: serde_json::Value = fs::read_to_string(args.run.join("results.json"))
                 .ok()
@@ -164,29 +159,24 @@ pub fn run(args: ExportArgs) -> Result<()> {
                     .cloned()
                     .unwrap_or(serde_json::Value::Null),
             };
-            let manifest = serde_json::json!({
-                "format": FORMAT,
-                "weights": weights,
-                "dtype": args.dtype,
-                "labels": c.labels,
-                "max_len": options.max_len,
-                "truncation": options.truncation,
-                "files": files,
-                "metrics": metrics,
-                "note": args.note,
-                "training": run_config,
-            });
-            write_atomic(
-                &args.out.join("manifest.json"),
-                &serde_json::to_vec_pretty(&manifest)?,
-            )?;
+            let manifest = Manifest {
+                format: FORMAT.into(),
+                labels: c.labels.clone(),
+                max_len: options.max_len,
+                truncation: options.truncation,
+                weights: weights.into(),
+                dtype: args.dtype,
+                files,
+                metrics,
+                training: run_config,
+                note: args.note.clone(),
+            };
+            write_atomic(&args.out.join("manifest.json"), &manifest.to_json())?;
         }
     }
     write_atomic(
-        &args.out.join("inference.json"),
-        serde_json::json!({"max_len": options.max_len, "truncation": options.truncation})
-            .to_string()
-            .as_bytes(),
+        &args.out.join(InferenceSettings::FILE),
+        &InferenceSettings::of(&options).to_json(),
     )?;
     eprintln!("exported {} to {}", dir.display(), args.out.display());
     Ok(())

@@ -2,9 +2,7 @@
 
 use clap::Args;
 use model_core::backend::BackendKind;
-use model_core::{Classifier, InferenceOptions, Products, Truncation};
-
-use crate::evaluate::recorded_options;
+use model_core::{Classifier, InferenceOptions, MatmulPrecision, Truncation};
 
 /// Backend, max length, truncation and batch size.
 #[derive(Debug, Args)]
@@ -26,14 +24,14 @@ pub struct InferenceArgs {
     /// page computes for an `--dtype int8` export; slower natively). Default: f32
     /// natively.
     #[arg(long)]
-    pub products: Option<Products>,
+    pub products: Option<MatmulPrecision>,
 }
 
 impl InferenceArgs {
     /// Apply `--products` to a loaded classifier.
     pub fn apply(&self, classifier: &mut Classifier) {
         if let Some(p) = self.products {
-            classifier.set_products(p);
+            classifier.set_matmul_precision(p);
         }
     }
 
@@ -46,5 +44,61 @@ impl InferenceArgs {
             truncation: self.truncation.or(recorded_truncation).unwrap_or_default(),
             batch_size: self.batch_size,
         }
+    }
+}
+
+/// The inference settings a model folder recorded (`inference.json`, written by
+/// `fine-tune` and `export`), if any.
+pub fn recorded_options(model: &str) -> (Option<usize>, Option<Truncation>) {
+    let path = std::path::Path::new(model).join("inference.json");
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return (None, None);
+    };
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    (
+        v["max_len"].as_u64().map(|x| x as usize),
+        v["truncation"].as_str().and_then(|t| t.parse().ok()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(max_len: Option<usize>, truncation: Option<Truncation>) -> InferenceArgs {
+        InferenceArgs {
+            backend: BackendKind::Flex,
+            max_len,
+            truncation,
+            batch_size: 8,
+            products: None,
+        }
+    }
+
+    #[test]
+    fn flags_come_first_then_the_model_folder_then_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().to_str().unwrap();
+        let defaults = args(None, None).options(model);
+        assert_eq!(
+            (defaults.max_len, defaults.truncation),
+            (256, Truncation::HeadTail)
+        );
+        std::fs::write(
+            dir.path().join("inference.json"),
+            r#"{"max_len": 128, "truncation": "head"}"#,
+        )
+        .unwrap();
+        assert_eq!(recorded_options(model), (Some(128), Some(Truncation::Head)));
+        let recorded = args(None, None).options(model);
+        assert_eq!(
+            (recorded.max_len, recorded.truncation),
+            (128, Truncation::Head)
+        );
+        let flags = args(Some(64), Some(Truncation::HeadTail)).options(model);
+        assert_eq!(
+            (flags.max_len, flags.truncation, flags.batch_size),
+            (64, Truncation::HeadTail, 8)
+        );
     }
 }

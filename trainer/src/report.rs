@@ -11,6 +11,9 @@ use crate::checkpoint::write_atomic;
 use crate::metrics::Summary;
 
 /// A series of (x, y) points.
+/// How one summary value is shown, if it is there.
+type Format = fn(&serde_json::Value) -> Option<String>;
+
 type Series = Vec<(f64, f64)>;
 
 fn read_metrics(run_dir: &Path) -> Result<Vec<serde_json::Value>> {
@@ -77,6 +80,16 @@ fn plot(
     draw().map_err(|e| anyhow::anyhow!("{}: cannot draw: {e}", path.display()))
 }
 
+/// A fraction as people read it: `0.92841` → `92.84%`.
+fn percent(fraction: f64) -> String {
+    format!("{:.2}%", fraction * 100.0)
+}
+
+/// A duration: `522.649` → `522.6 s`.
+fn seconds(s: f64) -> String {
+    format!("{s:.1} s")
+}
+
 /// Write `report.md`, `loss.svg` and `accuracy.svg` into the run folder.
 pub fn write(run_dir: &Path, results: &serde_json::Value, test: Option<&Summary>) -> Result<()> {
     let metrics = read_metrics(run_dir)?;
@@ -118,18 +131,26 @@ pub fn write(run_dir: &Path, results: &serde_json::Value, test: Option<&Summary>
         writeln!(md, "```\n{}\n```\n", words.join(" "))?;
     }
     writeln!(md, "| | |\n|---|---|")?;
-    for (k, label) in [
-        ("steps", "optimizer steps"),
-        ("train_seconds", "training time (s)"),
-        ("best_validation_accuracy", "best validation accuracy"),
-        ("best_step", "best step"),
-        ("backend", "backend"),
-    ] {
-        writeln!(
-            md,
-            "| {label} | {} |",
-            results.get(k).cloned().unwrap_or_default()
-        )?;
+    let rows: [(&str, &str, Format); 5] = [
+        ("steps", "optimizer steps", |v| {
+            v.as_u64().map(|n| n.to_string())
+        }),
+        ("train_seconds", "training time", |v| {
+            v.as_f64().map(seconds)
+        }),
+        (
+            "best_validation_accuracy",
+            "best validation accuracy",
+            |v| v.as_f64().map(percent),
+        ),
+        ("best_step", "best step", |v| {
+            v.as_u64().map(|n| n.to_string())
+        }),
+        ("backend", "backend", |v| v.as_str().map(str::to_string)),
+    ];
+    for (key, label, show) in rows {
+        let value = results.get(key).and_then(show);
+        writeln!(md, "| {label} | {} |", value.as_deref().unwrap_or("—"))?;
     }
     writeln!(md, "\n![loss](loss.svg)\n\n![accuracy](accuracy.svg)\n")?;
     if let Some(s) = test {
@@ -140,8 +161,13 @@ pub fn write(run_dir: &Path, results: &serde_json::Value, test: Option<&Summary>
         )?;
         writeln!(
             md,
-            "| {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |\n",
-            s.accuracy, s.precision, s.recall, s.f1, s.ece, s.loss
+            "| {} | {} | {} | {} | {} | {:.4} |\n",
+            percent(s.accuracy),
+            percent(s.precision),
+            percent(s.recall),
+            percent(s.f1),
+            percent(s.ece),
+            s.loss
         )?;
         writeln!(
             md,
@@ -161,4 +187,74 @@ pub fn write(run_dir: &Path, results: &serde_json::Value, test: Option<&Summary>
         )?;
     }
     write_atomic(&run_dir.join("report.md"), md.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary() -> Summary {
+        Summary {
+            accuracy: 0.9276,
+            f1: 0.92841,
+            precision: 0.9176,
+            recall: 0.9394,
+            confusion: vec![vec![11446, 1054], vec![757, 11743]],
+            ece: 0.0557,
+            loss: 0.27594,
+            n: 25000,
+            labels: vec!["negative".into(), "positive".into()],
+        }
+    }
+
+    #[test]
+    fn the_report_shows_percentages_seconds_and_plain_text() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("metrics.jsonl"),
+            "{\"step\": 10, \"epoch\": 1, \"loss\": 0.6}\n\
+             {\"step\": 20, \"epoch\": 1, \"split\": \"validation\", \"accuracy\": 0.9, \"loss\": 0.3}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("run.json"),
+            r#"{"command": ["trainer", "fine-tune", "--out", "runs/full"]}"#,
+        )
+        .unwrap();
+        let results = serde_json::json!({
+            "train_seconds": 522.649241778,
+            "steps": 4221,
+            "best_validation_accuracy": 0.9284,
+            "best_step": 4221,
+            "backend": "wgpu: NVIDIA H200 (DiscreteGpu, Vulkan)",
+        });
+        write(dir.path(), &results, Some(&summary())).unwrap();
+        let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+        for line in [
+            "trainer fine-tune --out runs/full",
+            "| optimizer steps | 4221 |",
+            "| training time | 522.6 s |",
+            "| best validation accuracy | 92.84% |",
+            "| best step | 4221 |",
+            "| backend | wgpu: NVIDIA H200 (DiscreteGpu, Vulkan) |",
+            "## Test set (25000 reviews)",
+            "| 92.76% | 91.76% | 93.94% | 92.84% | 5.57% | 0.2759 |",
+            "| **negative** | 11446 | 1054 |",
+        ] {
+            assert!(md.contains(line), "no `{line}` in:\n{md}");
+        }
+        assert!(!md.contains('"'), "JSON quotes in:\n{md}");
+        assert!(dir.path().join("loss.svg").is_file());
+        assert!(dir.path().join("accuracy.svg").is_file());
+    }
+
+    #[test]
+    fn missing_results_show_a_dash() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("metrics.jsonl"), "").unwrap();
+        write(dir.path(), &serde_json::json!({"steps": 3}), None).unwrap();
+        let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+        assert!(md.contains("| best validation accuracy | — |"), "{md}");
+        assert!(!md.contains("Test set"), "{md}");
+    }
 }

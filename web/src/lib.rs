@@ -1,11 +1,20 @@
 //! The in-browser sentiment page.
 //!
-//! - [`app`]: the Leptos page (client-side rendering).
+//! - [`app`]: the Leptos page (client-side rendering): mounts it and lays out the panels.
+//! - `panels`: one module per feature (engine bar, model, one review, explanation,
+//!   many reviews), each taking its state from context.
+//! - [`state`]: each feature's signals, provided as context.
+//! - [`lifecycle`]: loading, verifying and building the model; WebGPU→CPU failover.
+//! - [`occlusion`]: what the model reads of a review, and the "Why?" explanation (DOM-free).
 //! - [`engine`]: WebGPU through burn's wgpu, flex on wasm as the fallback.
 //! - [`fetch`]: the model download with progress, file input, CSV download.
-//! - [`text`]: batch input parsing, occlusion phrases, results CSV (DOM-free).
+//! - [`text`]: batch input parsing, results CSV (DOM-free).
 
 pub mod app;
 pub mod engine;
 pub mod fetch;
+pub mod lifecycle;
+pub mod occlusion;
+mod panels;
+pub mod state;
 pub mod text;

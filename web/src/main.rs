@@ -1,4 +1,4 @@
-//! Entry point trunk builds: mount the page on `<body>`.
+//! The page module's entry point (`cargo xtask build-web`): mount the page on `<body>`.
 
 fn main() {
     web::app::mount();

@@ -9,7 +9,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use model_core::inference::HfBytes;
-use model_core::{Classifier, InferenceOptions, Products, Truncation};
+use model_core::{Classifier, InferenceOptions, MatmulPrecision, Truncation};
 use wasm_bindgen_test::*;
 use web::engine::{Engine, device_for};
 
@@ -24,7 +24,7 @@ const GOLDEN: &str = include_str!("../../model-core/tests/fixtures/tiny/golden.j
 
 /// The tiny model's largest probability difference from PyTorch's on `engine`,
 /// computing its projections with `products`; and the probabilities.
-async fn check(engine: Engine, products: Products) -> (f64, Vec<f32>) {
+async fn check(engine: Engine, products: MatmulPrecision) -> (f64, Vec<f32>) {
     let device = device_for(engine).await.expect("engine available");
     let options = InferenceOptions {
         max_len: 64,
@@ -32,7 +32,7 @@ async fn check(engine: Engine, products: Products) -> (f64, Vec<f32>) {
         batch_size: 4,
     };
     let (mut classifier, _) = Classifier::from_hf_bytes(TINY, &device, options).unwrap();
-    classifier.set_products(products);
+    classifier.set_matmul_precision(products);
     let golden: serde_json::Value = serde_json::from_str(GOLDEN).unwrap();
     let texts: Vec<&str> = golden["texts"]
         .as_array()
@@ -62,13 +62,13 @@ async fn check(engine: Engine, products: Products) -> (f64, Vec<f32>) {
 
 #[wasm_bindgen_test]
 async fn flex_wasm_matches_pytorch() {
-    let (worst, _) = check(Engine::Cpu, Products::F32).await;
+    let (worst, _) = check(Engine::Cpu, MatmulPrecision::F32).await;
     assert!(worst < 1e-4, "max abs diff {worst}");
 }
 
 #[wasm_bindgen_test]
 async fn webgpu_matches_pytorch() {
-    let (worst, _) = check(Engine::WebGpu, Products::F32).await;
+    let (worst, _) = check(Engine::WebGpu, MatmulPrecision::F32).await;
     assert!(worst < 1e-4, "max abs diff {worst}");
 }
 
@@ -76,8 +76,24 @@ async fn webgpu_matches_pytorch() {
 /// relaxed-SIMD build computes the same integers): close to PyTorch, and really int8.
 #[wasm_bindgen_test]
 async fn flex_wasm_int8_products_stay_close() {
-    let (worst, int8) = check(Engine::Cpu, Products::Int8).await;
-    let (_, f32) = check(Engine::Cpu, Products::F32).await;
+    let (worst, int8) = check(Engine::Cpu, MatmulPrecision::Int8).await;
+    let (_, f32) = check(Engine::Cpu, MatmulPrecision::F32).await;
     assert!(worst < 3e-2, "max abs diff {worst}");
     assert_ne!(int8, f32, "the int8 kernel did not run");
+}
+
+/// In the browser as natively: a pasted review's HTML line breaks read as spaces, so
+/// the page sees the tokens the trainer gave the model.
+#[wasm_bindgen_test]
+async fn line_break_tags_do_not_change_predictions_in_the_browser() {
+    let device = device_for(Engine::Cpu).await.expect("CPU engine");
+    let (classifier, _) =
+        Classifier::from_hf_bytes(TINY, &device, InferenceOptions::default()).unwrap();
+    let texts = [
+        "A fine film.<br /><br />I loved it.",
+        "A fine film.  I loved it.",
+    ];
+    let p = classifier.predict_async(&texts).await.unwrap();
+    assert_eq!(p[0].probabilities, p[1].probabilities);
+    assert_eq!(p[0].tokens, p[1].tokens);
 }

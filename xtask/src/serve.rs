@@ -10,6 +10,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Component, Path, PathBuf};
 
+use crate::page::build_web;
+use crate::workspace::dist_dir;
+
 pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'";
 
 fn content_type(path: &Path) -> &'static str {
@@ -106,4 +109,28 @@ pub fn serve(listener: TcpListener, root: PathBuf) {
             let _ = respond(stream, &root);
         });
     }
+}
+
+pub fn serve_cmd(args: &[String]) -> Result<(), String> {
+    let mut port = 8080u16;
+    let mut build = true;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--port" => {
+                port = it
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .ok_or("--port needs a number")?
+            }
+            "--no-build" => build = false,
+            other => return Err(format!("serve: unknown argument `{other}`")),
+        }
+    }
+    let dist = if build { build_web()? } else { dist_dir() };
+    let listener = bind(port)?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("\nServing the page on http://{addr}/  (Ctrl+C stops)");
+    serve(listener, dist);
+    Ok(())
 }

@@ -8,6 +8,7 @@ use burn::prelude::*;
 use super::{BertInput, BertModel, linear, load_linear};
 use crate::config::BertConfig;
 use crate::error::{Error, Result};
+use crate::ops::{self, ExecutionPath};
 use crate::weights::{Checkpoint, LoadReport};
 
 /// BERT with a classification head.
@@ -112,8 +113,8 @@ impl BertForSequenceClassification {
     /// Logits `[batch, num_labels]`.
     pub fn forward(&self, input: &BertInput) -> Tensor<2> {
         let pooled = self.bert.pooled(input);
-        self.classifier
-            .forward(super::dropout(&self.dropout, pooled))
+        let pooled = ops::dropout(ExecutionPath::of(&pooled), &self.dropout, pooled);
+        self.classifier.forward(pooled)
     }
 
     /// Number of classes the head predicts.

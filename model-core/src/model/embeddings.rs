@@ -7,6 +7,7 @@ use burn::prelude::*;
 use super::{layer_norm, load_layer_norm};
 use crate::config::BertConfig;
 use crate::error::Result;
+use crate::ops::{self, ExecutionPath};
 use crate::weights::Checkpoint;
 
 /// `BertEmbeddings`.
@@ -73,6 +74,7 @@ impl BertEmbeddings {
         let x = self.word_embeddings.forward(input_ids)
             + self.position_embeddings.forward(positions)
             + self.token_type_embeddings.forward(token_type_ids);
-        super::dropout(&self.dropout, self.layer_norm.forward(x))
+        let x = self.layer_norm.forward(x);
+        ops::dropout(ExecutionPath::of(&x), &self.dropout, x)
     }
 }

@@ -8,7 +8,7 @@ use burn::tensor::activation::{gelu_approximate, relu};
 use super::{SelfAttention, layer_norm, linear, load_layer_norm, load_linear};
 use crate::config::{Activation, BertConfig};
 use crate::error::Result;
-use crate::kernels::layer::{Dense, LayerParams, Norm, Products};
+use crate::ops::{self, ExecutionPath, LayerWeights, MatmulPrecision};
 use crate::weights::Checkpoint;
 
 /// One encoder layer (`BertLayer`).
@@ -69,42 +69,56 @@ impl BertLayer {
 
     /// `[batch, seq, hidden]` → same shape.
     pub fn forward(&self, x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<3> {
-        self.feed_forward(self.attention.forward(x, padding_mask))
+        self.forward_on(ExecutionPath::of(&x), x, padding_mask)
+    }
+
+    /// [`Self::forward`] on a path already chosen for the whole pass.
+    fn forward_on(
+        &self,
+        path: ExecutionPath,
+        x: Tensor<3>,
+        padding_mask: Tensor<2, Bool>,
+    ) -> Tensor<3> {
+        let seq = x.dims()[1];
+        let x = self.attention.forward_queries(path, x, padding_mask, seq);
+        self.feed_forward(path, x)
     }
 
     /// [`Self::forward`] at the first position only: `[batch, 1, hidden]`, attending
     /// over every key (see [`BertEncoder::forward_first_token`]).
     pub fn forward_first(&self, x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<3> {
-        self.feed_forward(self.attention.forward_first(x, padding_mask))
+        let path = ExecutionPath::of(&x);
+        let x = self.attention.forward_queries(path, x, padding_mask, 1);
+        self.feed_forward(path, x)
     }
 
     /// The feed-forward block with its residual and LayerNorm.
-    fn feed_forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let h = super::project(&self.intermediate, x.clone());
+    fn feed_forward(&self, path: ExecutionPath, x: Tensor<3>) -> Tensor<3> {
+        let h = ops::linear(path, &self.intermediate, x.clone());
         let h = match self.activation {
-            Activation::Gelu => crate::kernels::gelu(h),
+            Activation::Gelu => ops::gelu(path, h),
             Activation::GeluTanh => gelu_approximate(h),
             Activation::Relu => relu(h),
         };
-        let h = super::dropout(&self.dropout, super::project(&self.output, h));
+        let h = ops::linear(path, &self.output, h);
+        let h = ops::dropout(path, &self.dropout, h);
         self.layer_norm.forward(h + x)
     }
 
-    /// This layer's weights as the fused CPU kernel reads them: `Some` only for f32
-    /// weights on flex without autodiff.
-    fn kernel_params(&self, products: Products) -> Option<LayerParams> {
+    /// This layer's modules as the fused CPU stack reads them.
+    pub fn weights(&self) -> LayerWeights<'_> {
         let attention = &self.attention;
-        let dense = |linear: &Linear| Dense::new(linear, products);
-        Some(LayerParams {
-            qkv: dense(&attention.qkv)?,
-            attention_output: dense(&attention.output)?,
-            attention_norm: Norm::new(&attention.layer_norm, self.layer_norm_eps)?,
-            intermediate: dense(&self.intermediate)?,
-            output: dense(&self.output)?,
-            output_norm: Norm::new(&self.layer_norm, self.layer_norm_eps)?,
+        LayerWeights {
+            qkv: &attention.qkv,
+            attention_output: &attention.output,
+            attention_norm: &attention.layer_norm,
+            intermediate: &self.intermediate,
+            output: &self.output,
+            output_norm: &self.layer_norm,
+            layer_norm_eps: self.layer_norm_eps,
             heads: attention.num_heads,
             activation: self.activation,
-        })
+        }
     }
 }
 
@@ -113,11 +127,11 @@ impl BertLayer {
 pub struct BertEncoder {
     /// `encoder.layer.*`.
     pub layers: Vec<BertLayer>,
-    /// The arithmetic of the CPU kernel's projections ([`Products::for_checkpoint`]:
+    /// The arithmetic of the CPU kernel's projections ([`MatmulPrecision::for_checkpoint`]:
     /// int8 in the browser for an `--dtype int8` export, f32 otherwise). Training
     /// and the GPU path always compute in f32.
     #[module(skip)]
-    pub products: Products,
+    pub precision: MatmulPrecision,
 }
 
 impl BertEncoder {
@@ -127,7 +141,7 @@ impl BertEncoder {
             layers: (0..config.num_hidden_layers)
                 .map(|_| BertLayer::init(config, device))
                 .collect(),
-            products: Products::F32,
+            precision: MatmulPrecision::F32,
         }
     }
 
@@ -136,50 +150,43 @@ impl BertEncoder {
         let layers = (0..config.num_hidden_layers)
             .map(|i| BertLayer::load(config, ckpt, i, device))
             .collect::<Result<_>>()?;
-        let products = Products::for_checkpoint(ckpt.stores_int8());
-        Ok(Self { layers, products })
+        let precision = MatmulPrecision::for_checkpoint(ckpt.stores_int8());
+        Ok(Self { layers, precision })
     }
 
-    /// Every layer's weights as the fused CPU kernel reads them, when `x` can take it
-    /// (flex, no autodiff, f32 weights).
-    fn kernel_params(&self, x: &Tensor<3>) -> Option<Vec<LayerParams>> {
-        if x.device().is_autodiff() {
-            return None;
-        }
-        self.layers
-            .iter()
-            .map(|l| l.kernel_params(self.products))
-            .collect()
+    /// Every layer's modules as the fused CPU stack reads them.
+    pub fn weights(&self) -> Vec<LayerWeights<'_>> {
+        self.layers.iter().map(BertLayer::weights).collect()
     }
 
-    /// Run every layer: inference on the CPU (flex, no autodiff) through the fused
-    /// kernel in [`crate::kernels::layer`], everything else through the modules.
+    /// The path a forward pass over `x` takes (see [`crate::ops`]).
+    pub fn execution_path(&self, x: &Tensor<3>) -> ExecutionPath {
+        ExecutionPath::of(x)
+    }
+
+    /// Run every layer: inference on the CPU through the fused stack, everything else
+    /// (and whatever the stack declines) through the modules.
     pub fn forward(&self, x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<3> {
-        let params = self.kernel_params(&x);
-        let x = match params {
-            Some(params) => match crate::kernels::layer::encoder(&params, x, &padding_mask) {
-                Ok(y) => return y,
-                Err(x) => x,
-            },
-            None => x,
+        let path = ExecutionPath::of(&x);
+        let x = match ops::encoder_stack(path, &self.weights(), self.precision, x, &padding_mask) {
+            Ok(y) => return y,
+            Err(x) => x,
         };
-        self.forward_modules(x, padding_mask)
+        self.forward_modules_on(path, x, padding_mask)
     }
 
     /// The final state at each sequence's first position (`[CLS]`), `[batch, hidden]`:
-    /// what the pooler reads. Same values as `forward(..)` at position 0; on the CPU
-    /// kernel path the last layer then skips what only the other positions need
-    /// ([`crate::kernels::layer::encoder_first_token`]).
+    /// what the pooler reads. Same values as `forward(..)` at position 0, with the last
+    /// layer computed for that position only (on every path: on the fused stack it
+    /// skips what only the other positions need; for training, autodiff then has
+    /// nothing to propagate through the positions nothing reads).
     pub fn forward_first_token(&self, x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<2> {
-        let params = self.kernel_params(&x);
-        let x = match params {
-            Some(params) => {
-                match crate::kernels::layer::encoder_first_token(&params, x, &padding_mask) {
-                    Ok(y) => return y,
-                    Err(x) => x,
-                }
-            }
-            None => x,
+        let path = ExecutionPath::of(&x);
+        let stacked =
+            ops::encoder_stack_first_token(path, &self.weights(), self.precision, x, &padding_mask);
+        let x = match stacked {
+            Ok(y) => return y,
+            Err(x) => x,
         };
         let [batch, _, hidden] = x.dims();
         let Some((last, rest)) = self.layers.split_last() else {
@@ -187,17 +194,25 @@ impl BertEncoder {
         };
         let mut x = x;
         for layer in rest {
-            x = layer.forward(x, padding_mask.clone());
+            x = layer.forward_on(path, x, padding_mask.clone());
         }
-        // Training and the GPU too: the last layer for the first position only, and
-        // autodiff then has nothing to propagate through the positions nothing reads.
-        last.forward_first(x, padding_mask).reshape([batch, hidden])
+        let x = last.attention.forward_queries(path, x, padding_mask, 1);
+        last.feed_forward(path, x).reshape([batch, hidden])
     }
 
-    /// Run every layer through the modules (burn's ops, any backend, autodiff).
-    pub fn forward_modules(&self, mut x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<3> {
+    /// Run every layer through the modules (any backend, autodiff).
+    pub fn forward_modules(&self, x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<3> {
+        self.forward_modules_on(ExecutionPath::of(&x), x, padding_mask)
+    }
+
+    fn forward_modules_on(
+        &self,
+        path: ExecutionPath,
+        mut x: Tensor<3>,
+        padding_mask: Tensor<2, Bool>,
+    ) -> Tensor<3> {
         for layer in &self.layers {
-            x = layer.forward(x, padding_mask.clone());
+            x = layer.forward_on(path, x, padding_mask.clone());
         }
         x
     }
@@ -298,13 +313,11 @@ mod tests {
             let mask: Vec<bool> = (0..batch * seq).map(is_padding).collect();
             let mask = Tensor::<2, Bool>::from_data(TensorData::new(mask, [batch, seq]), &device);
 
-            let params: Vec<_> = encoder
-                .layers
-                .iter()
-                .map(|l| l.kernel_params(Products::F32).expect("flex f32 weights"))
-                .collect();
-            let fused = crate::kernels::layer::encoder(&params, x.clone(), &mask)
-                .expect("flex f32 input takes the fused kernel");
+            let path = ExecutionPath::of(&x);
+            assert_eq!(path, ExecutionPath::FusedCpu);
+            let weights = encoder.weights();
+            let fused = ops::encoder_stack(path, &weights, MatmulPrecision::F32, x.clone(), &mask)
+                .expect("flex f32 input takes the fused stack");
             let modules = encoder.forward_modules(x.clone(), mask.clone());
             let (fused, modules) = (
                 fused.into_data().try_to_vec::<f32>().unwrap(),
@@ -405,7 +418,13 @@ mod tests {
     #[test]
     fn autodiff_takes_the_module_path() {
         let device = Device::flex().autodiff();
-        let encoder = BertEncoder::init(&BertConfig::tiny(50), &device);
-        assert!(encoder.layers[0].kernel_params(Products::F32).is_none());
+        let config = BertConfig::tiny(50);
+        let encoder = BertEncoder::init(&config, &device);
+        let x = Tensor::<3>::zeros([1, 2, config.hidden_size], &device);
+        let mask = Tensor::<2, Bool>::from_data(TensorData::new(vec![false; 2], [1, 2]), &device);
+        let path = encoder.execution_path(&x);
+        assert_eq!(path, ExecutionPath::CpuTraining);
+        let weights = encoder.weights();
+        assert!(ops::encoder_stack(path, &weights, MatmulPrecision::F32, x, &mask).is_err());
     }
 }

@@ -2,7 +2,9 @@
 //! from the config) and a `load` (weights from a Hugging Face checkpoint).
 //!
 //! Names follow `transformers`' module tree so that the checkpoint names in
-//! [`crate::weights`] map onto fields one to one.
+//! [`crate::weights`] map onto fields one to one. The modules are plain burn: every
+//! projection, activation, dropout and attention core goes through [`crate::ops`],
+//! which picks the implementation for the forward pass's [`crate::ops::ExecutionPath`].
 
 mod attention;
 mod classifier;
@@ -17,7 +19,7 @@ pub use encoder::{BertEncoder, BertLayer};
 pub use pooler::BertPooler;
 
 use burn::module::Param;
-use burn::nn::{Dropout, LayerNorm, LayerNormConfig, Linear};
+use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
 
 use crate::config::BertConfig;
@@ -99,48 +101,6 @@ impl BertModel {
             .forward_first_token(x, input.padding_mask.clone());
         self.pooler.forward_cls(cls)
     }
-}
-
-/// `linear.forward(x)`; while training on flex, through the op in
-/// [`crate::kernels::train::linear`] (no output copies, bias fused).
-pub(crate) fn project<const D: usize>(linear: &Linear, x: Tensor<D>) -> Tensor<D> {
-    #[cfg(feature = "native")]
-    if let Some(y) = crate::kernels::train::linear(linear, &x) {
-        return y;
-    }
-    linear.forward(x)
-}
-
-/// Dropout while training, identity otherwise: burn's `Dropout::forward`, except on
-/// flex (the CPU backend), where burn draws every mask element from ChaCha20 on one thread
-/// (a sixth of a training step's time on two cores, profiled). There the mask comes from
-/// [`crate::kernels::dropout_mask`]: a counter-based hash, in parallel, keyed by two
-/// numbers drawn from burn's seeded stream, so a run stays a function of its seed and
-/// resumes exactly. One multiply by the scaled mask replaces burn's two.
-pub(crate) fn dropout<const D: usize>(d: &Dropout, x: Tensor<D>) -> Tensor<D> {
-    let device = x.device();
-    let inner = device.clone().inner();
-    if inner != Device::flex() || !d.training.is_enabled() || !device.is_autodiff() || d.prob == 0.0
-    {
-        return d.forward(x);
-    }
-    let key = dropout_key(&device);
-    let shape = x.shape();
-    let mask = crate::kernels::dropout_mask(shape.num_elements(), d.prob as f32, key);
-    x * Tensor::<D>::from_data(TensorData::new(mask, shape), &device)
-}
-
-/// A dropout-mask key: two numbers from burn's seeded stream on `device`'s inner
-/// backend, so masks follow the run's seed (and its per-batch reseeding on resume).
-pub(crate) fn dropout_key(device: &Device) -> u64 {
-    Tensor::<1>::random(
-        [2],
-        burn::tensor::Distribution::Default,
-        &device.clone().inner(),
-    )
-    .into_data()
-    .iter::<f32>()
-    .fold(0u64, |k, v| (k << 32) | v.to_bits() as u64)
 }
 
 /// A `Linear` from a PyTorch `nn.Linear` named `prefix` (`prefix.weight`, `prefix.bias`).

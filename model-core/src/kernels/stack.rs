@@ -11,7 +11,7 @@
 //! scratch buffers allocated once for the whole stack:
 //!
 //! 1. `qkv = bias; qkv += x·W_qkv` (the GEMM accumulates onto the broadcast bias),
-//! 2. `ctx = attention(qkv)`, sequence by sequence (`kernels::attention_packed`),
+//! 2. `ctx = attention(qkv)`, sequence by sequence ([`super::attention::attention_packed`]),
 //! 3. `x += bias; x += ctx·W_o; x = LayerNorm(x)` (residual, bias and projection in
 //!    one GEMM, then the norm in place),
 //! 4. `ffn = bias; ffn += x·W_i; ffn = act(ffn)`,
@@ -27,60 +27,13 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use burn_flex::{Flex, FlexTensor};
 
+use super::attention::attention_packed;
+use super::precision::MatmulPrecision;
 use super::quantized::QuantizedWeight;
 #[cfg(not(target_arch = "wasm32"))]
 use super::{Mat, matmul};
-use super::{attention_packed, f32s, flex_f32, for_chunks, multiversion};
+use super::{f32s, flex_f32, for_chunks, multiversion};
 use crate::config::Activation;
-
-/// The arithmetic of the projections' matrix products.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Products {
-    /// f32 throughout.
-    #[default]
-    F32,
-    /// 8-bit integers: weights per output column, inputs per row, sums in i32
-    /// ([`super::quantized`]). What an int8 export was made for: the precision class
-    /// of ONNX `q8` models, and in the browser several times the f32 kernel's rate.
-    Int8,
-}
-
-impl Products {
-    /// The default for a checkpoint: int8 where its matrices were stored in int8 and
-    /// this is the browser. Native builds compute such a model in f32 unless told
-    /// otherwise: there gemm's AVX-512 f32 kernels on every core are about twice as
-    /// fast as the int8 kernel (AVX-512 VNNI on 128-bit lanes) and seven times the
-    /// portable one, and the answers agree to within int8's rounding (`trainer
-    /// evaluate --products int8` computes the page's arithmetic).
-    pub fn for_checkpoint(stores_int8: bool) -> Self {
-        if stores_int8 && cfg!(target_family = "wasm") {
-            Self::Int8
-        } else {
-            Self::F32
-        }
-    }
-}
-
-impl std::str::FromStr for Products {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "f32" => Ok(Self::F32),
-            "int8" | "i8" => Ok(Self::Int8),
-            other => Err(format!("unknown products `{other}` (expected f32 or int8)")),
-        }
-    }
-}
-
-impl std::fmt::Display for Products {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::F32 => "f32",
-            Self::Int8 => "int8",
-        })
-    }
-}
 
 /// A projection's weights on flex: `weight` `[d_in, d_out]` (any strides), `bias`
 /// `[d_out]` contiguous.
@@ -89,12 +42,12 @@ pub struct Dense {
     bias: FlexTensor,
     d_in: usize,
     d_out: usize,
-    products: Products,
+    products: MatmulPrecision,
 }
 
 impl Dense {
     /// The flex f32 buffers behind a burn `Linear` with a bias, or `None`.
-    pub fn new(linear: &Linear, products: Products) -> Option<Self> {
+    pub fn new(linear: &Linear, products: MatmulPrecision) -> Option<Self> {
         let weight = flex_f32(&linear.weight.val())?;
         let bias = flex_f32(&linear.bias.as_ref()?.val())?.to_contiguous();
         let shape = weight.layout().shape();
@@ -114,7 +67,7 @@ impl Dense {
 
     /// `dst[m, d_out] += lhs[m, d_in] · weight`, both row-major and contiguous.
     fn accumulate(&self, dst: &mut [f32], lhs: &[f32], m: usize) {
-        if self.products == Products::Int8 {
+        if self.products == MatmulPrecision::Int8 {
             let q = super::cache::derived(&self.weight, QuantizedWeight::quantize);
             return q.accumulate(dst, lhs, m);
         }

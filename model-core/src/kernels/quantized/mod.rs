@@ -1,12 +1,12 @@
 //! `dst += lhs · W` in 8-bit integers: the projections of a model exported with
 //! `--dtype int8`, the precision class of Transformers.js's `q8` models.
 //!
-//! Why: in the browser the f32 packed kernel ([`super::packed`]) does four
+//! Why: in the browser the f32 packed kernel ([`crate::kernels::packed`]) does four
 //! multiply-adds per instruction, and the projections are about three quarters of one
 //! review's time. Relaxed SIMD's `i32x4.relaxed_dot_i8x16_i7x16_add_s` does sixteen
 //! (x86 engines lower it to a few byte multiply-add instructions), and int8 weights
-//! are a quarter of the bytes to stream. One review took 124–129 ms with f32
-//! products and 74–89 ms with these (`cargo xtask bench-web`, 2026-11-27).
+//! are a quarter of the bytes to stream: in the page one review takes well under the
+//! f32 products' time (`cargo xtask bench-web`; figures in `docs/PERFORMANCE.md`).
 //!
 //! The arithmetic, the same on every target (so the page, the tests and
 //! `trainer evaluate --products int8` agree to the last integer):
@@ -27,6 +27,26 @@
 //! code. The `Dot` trait is what differs between them.
 
 use std::cell::RefCell;
+// One implementation of the tile's vector operations per instruction set, named `v`
+// for the build at hand; `vnni` is picked at run time beside it natively.
+#[cfg(not(target_arch = "wasm32"))]
+mod portable;
+#[cfg(not(target_arch = "wasm32"))]
+use portable as v;
+#[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
+mod relaxed;
+#[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
+use relaxed as v;
+#[cfg(all(target_arch = "wasm32", not(feature = "relaxed-simd")))]
+mod simd128;
+#[cfg(all(target_arch = "wasm32", not(feature = "relaxed-simd")))]
+use simd128 as v;
+#[cfg(target_arch = "x86_64")]
+mod vnni;
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+
+pub mod rule;
 
 /// Columns per panel: two vectors of four i32 accumulators.
 const NR: usize = 8;
@@ -56,7 +76,7 @@ impl QuantizedWeight {
     /// # Panics
     /// If a stride is negative or the view reaches past `src`.
     pub fn quantize(src: &[f32], offset: usize, rs: isize, cs: isize, k: usize, n: usize) -> Self {
-        let (rs, cs) = super::cache::checked_view(src, offset, rs, cs, k, n);
+        let (rs, cs) = crate::kernels::cache::checked_view(src, offset, rs, cs, k, n);
         let at = |i: usize, j: usize| src[offset + i * rs + j * cs];
         let panels = n.div_ceil(NR);
         let groups = k.div_ceil(KG);
@@ -65,15 +85,11 @@ impl QuantizedWeight {
         let mut data = vec![0i8; panels * groups * NR * KG];
         for j in 0..n {
             let max = (0..k).map(|i| at(i, j).abs()).fold(0.0f32, f32::max);
-            let scale = max / 127.0;
+            let scale = rule::channel_scale(max);
             scales[j] = scale;
             let (p, c) = (j / NR, j % NR);
             for i in 0..k {
-                let q = if scale > 0.0 {
-                    (at(i, j) / scale).round().clamp(-127.0, 127.0) as i8
-                } else {
-                    0
-                };
+                let q = rule::quantize(at(i, j), scale);
                 sums[j] += q as i32;
                 let (g, l) = (i / KG, i % KG);
                 data[(p * groups + g) * NR * KG + v::slot(c, l)] = q;
@@ -109,7 +125,7 @@ impl QuantizedWeight {
     /// Blocks of [`BLOCK`] rows (on rayon's threads natively), each through every
     /// panel.
     fn accumulate_quantized(&self, dst: &mut [f32], rows: &Rows) {
-        super::for_chunks(dst, BLOCK * self.n, |b, d| {
+        crate::kernels::for_chunks(dst, BLOCK * self.n, |b, d| {
             rows_block(self, d, rows, b * BLOCK)
         });
     }
@@ -248,67 +264,9 @@ fn rows_block(w: &QuantizedWeight, dst: &mut [f32], rows: &Rows, row0: usize) {
 }
 
 #[cfg(not(all(target_arch = "wasm32", feature = "relaxed-simd")))]
-super::multiversion! {
+crate::kernels::multiversion! {
     fn portable(w: &QuantizedWeight, dst: &mut [f32], rows: &Rows, row0: usize) {
         w.rows_block_body::<v::Build>(dst, rows, row0)
-    }
-}
-
-/// Natively on x86 with AVX-512 VNNI: `vpdpbusd`, sixteen u8 × i8 products summed
-/// into four i32 lanes per instruction, on the same layout as the portable code
-/// (each column's four values together).
-#[cfg(target_arch = "x86_64")]
-mod vnni {
-    use std::arch::x86_64::*;
-
-    use super::{Dot, Q, QuantizedWeight, Rows};
-
-    struct Vnni;
-
-    impl Dot for Vnni {
-        type V = __m128i;
-
-        #[inline(always)]
-        fn zero() -> __m128i {
-            // SAFETY: SSE2 is part of x86_64.
-            unsafe { _mm_setzero_si128() }
-        }
-
-        #[inline(always)]
-        unsafe fn group<const R: usize>(
-            w: *const i8,
-            a: *const Q,
-            stride: usize,
-            lo: &mut [__m128i; R],
-            hi: &mut [__m128i; R],
-        ) {
-            // SAFETY: the reads are the trait's contract; `vpdpbusd` needs AVX-512
-            // VNNI and VL, which `rows_block` (the only caller) is compiled with.
-            unsafe {
-                let w0 = _mm_loadu_si128(w as *const __m128i);
-                let w1 = _mm_loadu_si128(w.add(16) as *const __m128i);
-                for r in 0..R {
-                    let x = _mm_set1_epi32((a.add(r * stride) as *const i32).read_unaligned());
-                    lo[r] = _mm_dpbusd_epi32(lo[r], x, w0);
-                    hi[r] = _mm_dpbusd_epi32(hi[r], x, w1);
-                }
-            }
-        }
-
-        #[inline(always)]
-        fn finish(acc: __m128i, sums: &[i32], t: &[f32], s: f32, z: i32, out: &mut [f32]) {
-            let mut lanes = [0i32; 4];
-            // SAFETY: `lanes` holds 16 bytes.
-            unsafe { _mm_storeu_si128(lanes.as_mut_ptr() as *mut __m128i, acc) };
-            super::v::Build::finish(lanes, sums, t, s, z, out)
-        }
-    }
-
-    /// # Safety
-    /// The CPU must have AVX-512 F, VL and VNNI.
-    #[target_feature(enable = "avx512f,avx512vl,avx512vnni")]
-    pub unsafe fn rows_block(w: &QuantizedWeight, dst: &mut [f32], rows: &Rows, row0: usize) {
-        w.rows_block_body::<Vnni>(dst, rows, row0)
     }
 }
 
@@ -382,191 +340,6 @@ fn min_max(x: &[f32]) -> (f32, f32) {
         t.iter().chain(&a).copied().reduce(f).unwrap_or(0.0)
     };
     (fold(lo, tail, f32::min), fold(hi, tail, f32::max))
-}
-
-/// The vector ops of the tile with relaxed SIMD's dot product (the `relaxed-simd`
-/// page build).
-#[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
-mod v {
-    use core::arch::wasm32::*;
-
-    use super::{Dot, Q, simd128};
-
-    /// Where column `c`'s `l`-th value of a group goes: columns `0..4` then `4..8`,
-    /// each column's four values together (what one dot-product lane reads).
-    pub fn slot(c: usize, l: usize) -> usize {
-        c * 4 + l
-    }
-
-    pub struct Build;
-
-    impl Dot for Build {
-        type V = v128;
-
-        #[inline(always)]
-        fn zero() -> v128 {
-            simd128::zero()
-        }
-
-        /// Lane `j` of `lo[r]` gains `Σ_t w[4j+t] · x[t]`, `w` signed, `x` in
-        /// `0..=127` (the instruction's second operand).
-        #[inline(always)]
-        unsafe fn group<const R: usize>(
-            w: *const i8,
-            a: *const Q,
-            stride: usize,
-            lo: &mut [v128; R],
-            hi: &mut [v128; R],
-        ) {
-            // SAFETY: the reads are the trait's contract.
-            unsafe {
-                let w0 = v128_load(w as *const v128);
-                let w1 = v128_load(w.add(16) as *const v128);
-                for r in 0..R {
-                    let x = v128_load32_splat(a.add(r * stride) as *const u32);
-                    lo[r] = i32x4_relaxed_dot_i8x16_i7x16_add(w0, x, lo[r]);
-                    hi[r] = i32x4_relaxed_dot_i8x16_i7x16_add(w1, x, hi[r]);
-                }
-            }
-        }
-
-        #[inline(always)]
-        fn finish(acc: v128, sums: &[i32], t: &[f32], s: f32, z: i32, out: &mut [f32]) {
-            simd128::finish(acc, sums, t, s, z, out)
-        }
-    }
-}
-
-/// The same with plain simd128 (browsers without relaxed SIMD): `i32x4.dot_i16x8_s`
-/// over pairs of reduction steps, the weights sign-extended as they load. Eight
-/// products per instruction rather than sixteen, still twice the f32 kernel's four
-/// per two instructions; the same integers.
-#[cfg(all(target_arch = "wasm32", not(feature = "relaxed-simd")))]
-mod v {
-    use core::arch::wasm32::*;
-
-    use super::{Dot, Q, simd128};
-
-    /// Pairs of reduction steps: steps `0, 1` of all eight columns, then steps
-    /// `2, 3`; each column's two values together (what one `dot_i16x8` lane reads).
-    pub fn slot(c: usize, l: usize) -> usize {
-        (l / 2) * 16 + c * 2 + l % 2
-    }
-
-    pub struct Build;
-
-    impl Dot for Build {
-        type V = v128;
-
-        #[inline(always)]
-        fn zero() -> v128 {
-            simd128::zero()
-        }
-
-        #[inline(always)]
-        unsafe fn group<const R: usize>(
-            w: *const i8,
-            a: *const Q,
-            stride: usize,
-            lo: &mut [v128; R],
-            hi: &mut [v128; R],
-        ) {
-            // SAFETY: the reads are the trait's contract.
-            unsafe {
-                for pair in 0..2 {
-                    let w0 = i16x8_load_extend_i8x8(w.add(pair * 16));
-                    let w1 = i16x8_load_extend_i8x8(w.add(pair * 16 + 8));
-                    for r in 0..R {
-                        // The row's two values in every pair of i16 lanes.
-                        let x = v128_load32_splat(a.add(r * stride + pair * 2) as *const u32);
-                        lo[r] = i32x4_add(lo[r], i32x4_dot_i16x8(w0, x));
-                        hi[r] = i32x4_add(hi[r], i32x4_dot_i16x8(w1, x));
-                    }
-                }
-            }
-        }
-
-        #[inline(always)]
-        fn finish(acc: v128, sums: &[i32], t: &[f32], s: f32, z: i32, out: &mut [f32]) {
-            simd128::finish(acc, sums, t, s, z, out)
-        }
-    }
-}
-
-/// The scaling, shared by both wasm builds.
-#[cfg(target_arch = "wasm32")]
-mod simd128 {
-    use core::arch::wasm32::*;
-
-    #[inline(always)]
-    pub fn zero() -> v128 {
-        i32x4_splat(0)
-    }
-
-    /// `out[j] = s · t[j] · (acc[j] − z · sums[j])`.
-    #[inline(always)]
-    pub fn finish(acc: v128, sums: &[i32], t: &[f32], s: f32, z: i32, out: &mut [f32]) {
-        assert!(sums.len() == 4 && t.len() == 4 && out.len() == 4);
-        // SAFETY: each slice is 4 long (asserted).
-        unsafe {
-            let sums = v128_load(sums.as_ptr() as *const v128);
-            let t = v128_load(t.as_ptr() as *const v128);
-            let int = i32x4_sub(acc, i32x4_mul(i32x4_splat(z), sums));
-            let y = f32x4_mul(f32x4_convert_i32x4(int), f32x4_mul(f32x4_splat(s), t));
-            v128_store(out.as_mut_ptr() as *mut v128, y);
-        }
-    }
-}
-
-/// The same on arrays, off wasm (the relaxed build's layout).
-#[cfg(not(target_arch = "wasm32"))]
-mod v {
-    use super::{Dot, Q};
-
-    pub fn slot(c: usize, l: usize) -> usize {
-        c * 4 + l
-    }
-
-    pub struct Build;
-
-    impl Dot for Build {
-        type V = [i32; 4];
-
-        #[inline(always)]
-        fn zero() -> [i32; 4] {
-            [0; 4]
-        }
-
-        #[inline(always)]
-        unsafe fn group<const R: usize>(
-            w: *const i8,
-            a: *const Q,
-            stride: usize,
-            lo: &mut [[i32; 4]; R],
-            hi: &mut [[i32; 4]; R],
-        ) {
-            // SAFETY (both reads): the trait's contract.
-            let w = unsafe { *(w as *const [i8; 32]) };
-            for r in 0..R {
-                let x = unsafe { *(a.add(r * stride) as *const [u8; 4]) };
-                for c in 0..8 {
-                    let sum: i32 = (0..4).map(|l| w[slot(c, l)] as i32 * x[l] as i32).sum();
-                    if c < 4 {
-                        lo[r][c] += sum;
-                    } else {
-                        hi[r][c - 4] += sum;
-                    }
-                }
-            }
-        }
-
-        #[inline(always)]
-        fn finish(acc: [i32; 4], sums: &[i32], t: &[f32], s: f32, z: i32, out: &mut [f32]) {
-            for j in 0..4 {
-                out[j] = (acc[j] - z * sums[j]) as f32 * (s * t[j]);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

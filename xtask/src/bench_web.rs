@@ -1,0 +1,89 @@
+//! `cargo xtask bench-web`: our page's engine against Transformers.js on the same
+//! model in the same headless Chromium (dev-only).
+
+use std::path::Path;
+
+use crate::page::build_web;
+use crate::workspace::{root, run, run_in, target_dir};
+
+/// The browser benchmark (`tests/bench-web/`): our page's engine against Transformers.js on
+/// the same model in the same headless Chromium. Dev-only: it needs `../shared` (the review
+/// sample) and a Python with `tools/requirements-onnx.txt` (`ONNX_PYTHON`, default `python3`)
+/// to make the ONNX files once.
+pub fn bench_web() -> Result<(), String> {
+    let dist = build_web()?;
+    let dir = root().join("tests/bench-web");
+    if !dir.join("node_modules/@huggingface/transformers").is_dir() {
+        // --ignore-scripts: onnxruntime-node's install script downloads from nuget.org, and
+        // only the browser build is used here.
+        run_in(
+            &dir,
+            "npm",
+            &["ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+            &[],
+        )?;
+    }
+    let work = target_dir().join("bench-web");
+    let models = work.join("models");
+    let onnx = models.join("release/onnx/model.onnx");
+    let model_hash = std::fs::read_to_string(root().join("static/model/manifest.json"))
+        .map_err(|e| format!("static/model/manifest.json: {e}"))?;
+    let stamp = work.join("models.manifest.json");
+    let stale = std::fs::read_to_string(&stamp).ok().as_deref() != Some(model_hash.as_str());
+    if !onnx.is_file() || !models.join("web-f32/manifest.json").is_file() || stale {
+        let hf = work.join("hf");
+        let hf_s = hf.to_string_lossy().to_string();
+        let _ = std::fs::remove_dir_all(&hf);
+        let _ = std::fs::remove_dir_all(&models);
+        // The release model for `transformers` and ONNX, and, as our page's fp32 contender,
+        // the same weights exported again in f32.
+        let export = |out: &str, format: &[&str]| {
+            let mut args = vec![
+                "run",
+                "--quiet",
+                "-p",
+                "trainer",
+                "--",
+                "export",
+                "--run",
+                "static/model",
+                "--out",
+                out,
+            ];
+            args.extend_from_slice(format);
+            run("cargo", &args, &[])
+        };
+        export(&hf_s, &["--format", "hf"])?;
+        let f32_s = models.join("web-f32").to_string_lossy().to_string();
+        export(&f32_s, &["--format", "web", "--dtype", "f32"])?;
+        let python = std::env::var("ONNX_PYTHON").unwrap_or_else(|_| "python3".into());
+        let release = models.join("release").to_string_lossy().to_string();
+        run(&python, &["tools/export_onnx.py", &hf_s, &release], &[])?;
+        std::fs::write(&stamp, &model_hash).map_err(|e| format!("{}: {e}", stamp.display()))?;
+    }
+    let texts = work.join("texts.jsonl");
+    if !texts.is_file() {
+        let texts_s = texts.to_string_lossy().to_string();
+        run(
+            "python3",
+            &["tools/bench_texts.py", "64", "7", &texts_s],
+            &[],
+        )?;
+    }
+    let artifacts = target_dir().join("bench-web-artifacts");
+    let s = |p: &Path| p.to_string_lossy().to_string();
+    run_in(
+        &dir,
+        "node",
+        &["bench.mjs"],
+        &[
+            ("DIST", &s(&dist)),
+            ("MODELS", &s(&models)),
+            ("F32_MODEL", &s(&models.join("web-f32"))),
+            ("TEXTS", &s(&texts)),
+            ("ARTIFACTS", &s(&artifacts)),
+        ],
+    )?;
+    eprintln!("results: {}", artifacts.join("bench-web.json").display());
+    Ok(())
+}

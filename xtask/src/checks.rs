@@ -1,0 +1,179 @@
+//! `cargo xtask test` and its parts: formatting, clippy, cargo deny, the native tests,
+//! the web crate's tests in headless Chromium and Firefox, and the end-to-end test.
+
+use std::process::Command;
+
+use crate::page::build_web;
+use crate::serve;
+use crate::tools::{version_of, version_of_sub};
+use crate::workspace::{root, run, run_in, target_dir};
+
+/// The cargo-deny release `.ci/run` installs.
+const CARGO_DENY_VERSION: &str = "0.20.2";
+
+fn chromedriver() -> String {
+    std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into())
+}
+
+pub fn test() -> Result<(), String> {
+    run("cargo", &["fmt", "--all", "--check"], &[])?;
+    run(
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    deny()?;
+    run("cargo", &["test", "--workspace"], &[])?;
+    test_web()?;
+    e2e()
+}
+
+/// `cargo deny` over the dependency graph with `.ci/deny.toml`: licenses, bans and
+/// sources always; RustSec advisories when the advisory database can be fetched
+/// (it lives on GitHub, which some machines cannot reach: then it says so).
+pub fn deny() -> Result<(), String> {
+    if version_of_sub("cargo", "deny").is_none() {
+        eprintln!(
+            "\nskipped cargo deny: not installed (cargo install cargo-deny --version {CARGO_DENY_VERSION} --locked)"
+        );
+        return Ok(());
+    }
+    let config = root().join(".ci/deny.toml");
+    let config = config.to_string_lossy();
+    run(
+        "cargo",
+        &[
+            "deny", "--config", &config, "check", "licenses", "bans", "sources",
+        ],
+        &[],
+    )?;
+    eprintln!("\n==> cargo deny check advisories");
+    let out = Command::new("cargo")
+        .args(["deny", "--config", &config, "check", "advisories"])
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("cannot start cargo deny: {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        eprintln!("advisories ok");
+        return Ok(());
+    }
+    let unreachable = [
+        "failed to fetch",
+        "failed to open advisory database",
+        "Could not resolve host",
+        "network",
+    ]
+    .iter()
+    .any(|n| stderr.contains(n));
+    if unreachable && !stderr.contains("error[vulnerability]") {
+        eprintln!(
+            "skipped the RustSec advisories: the advisory database (github.com/rustsec/advisory-db) cannot be fetched from this machine"
+        );
+        Ok(())
+    } else {
+        eprintln!("{stderr}");
+        Err("cargo deny found advisories".into())
+    }
+}
+
+/// The web crate's tests in a headless browser: `cargo test` for wasm with
+/// wasm-bindgen's test runner (what `wasm-pack test` does, without installing it), in
+/// the page's own profile, so the dependencies compiled here are the ones the page
+/// build then reuses (the tests' dev-dependencies add no features to the graph; a
+/// second profile would be a second build of every crate). `driver` is
+/// `("CHROMEDRIVER", path)` or `("GECKODRIVER", path)`.
+fn browser_tests(driver: (&str, &str), extra: &[&str]) -> Result<(), String> {
+    let mut args = vec![
+        "test",
+        "--package",
+        "web",
+        "--tests",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--profile",
+        crate::page::WEB_PROFILE,
+    ];
+    args.extend_from_slice(extra);
+    let other = if driver.0 == "CHROMEDRIVER" {
+        "GECKODRIVER"
+    } else {
+        "CHROMEDRIVER"
+    };
+    let env = [
+        (
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+            "wasm-bindgen-test-runner",
+        ),
+        ("WASM_BINDGEN_TEST_TIMEOUT", "300"),
+        driver,
+        (other, ""),
+        ("NO_HEADLESS", ""),
+    ];
+    // From web/: the runner reads its browser capabilities from web/webdriver.json.
+    run_in(&root().join("web"), "cargo", &args, &env)
+}
+
+/// The web crate's tests in headless Chromium (and Firefox where installed).
+pub fn test_web() -> Result<(), String> {
+    let chrome = chromedriver();
+    // All the tests, then the browser-inference ones again in the page's second module
+    // (relaxed SIMD: the f32 kernel's fused multiply-add and the int8 kernel's dot
+    // product), in Chromium, which has relaxed SIMD.
+    browser_tests(("CHROMEDRIVER", &chrome), &[])?;
+    browser_tests(
+        ("CHROMEDRIVER", &chrome),
+        &["--test", "inference", "--features", "relaxed-simd"],
+    )?;
+    // Firefox too, where it is installed (`.ci/run` installs firefox-esr and geckodriver).
+    let firefox = ["firefox-esr", "firefox"]
+        .into_iter()
+        .find(|f| version_of(f).is_some());
+    let gecko = std::env::var("GECKODRIVER").unwrap_or_else(|_| "geckodriver".into());
+    match (firefox, version_of(&gecko)) {
+        (Some(_), Some(_)) => browser_tests(("GECKODRIVER", &gecko), &[]),
+        (firefox, _) => {
+            eprintln!(
+                "\nskipped the Firefox run of the web tests: {} not found",
+                if firefox.is_none() {
+                    "firefox-esr"
+                } else {
+                    "geckodriver"
+                }
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Build the page, serve it on a free port, and run the end-to-end test
+/// (`tests/e2e/e2e.mjs`, Playwright driving headless Chromium).
+pub fn e2e() -> Result<(), String> {
+    let dist = build_web()?;
+    let e2e_dir = root().join("tests/e2e");
+    if !e2e_dir.join("node_modules/playwright-core").is_dir() {
+        run_in(&e2e_dir, "npm", &["ci", "--no-audit", "--no-fund"], &[])?;
+    }
+    let listener = serve::bind(0)?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    std::thread::spawn(move || serve::serve(listener, dist));
+    let artifacts = target_dir().join("e2e-artifacts");
+    std::fs::create_dir_all(&artifacts).map_err(|e| e.to_string())?;
+    let url = format!("http://{addr}/");
+    let artifacts_s = artifacts.to_string_lossy().to_string();
+    run_in(
+        &e2e_dir,
+        "node",
+        &["e2e.mjs"],
+        &[("PAGE_URL", &url), ("ARTIFACTS", &artifacts_s)],
+    )?;
+    eprintln!("screenshots and logs: {}", artifacts.display());
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! Building the page into `$CARGO_TARGET_DIR/dist`: the static files as they are, the
+//! plain simd128 module, the relaxed-SIMD module beside it, and a report of what a
+//! first visit downloads.
+//!
+//! Plain cargo and wasm-bindgen, no bundler: `static/` is already the site (its
+//! `index.html` loads `boot.js`, which picks a module), so a build is two `cargo
+//! build`s, two `wasm-bindgen`s and a copy. That also spares every user and CI run
+//! installing a bundler.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::tools::ensure_web_tools;
+use crate::workspace::{dist_dir, root, run, target_dir};
+
+/// The cargo profile of the page's modules; the browser tests build with it too.
+pub const WEB_PROFILE: &str = "web-release";
+
+/// Build the page into `dist_dir()`.
+pub fn build_web() -> Result<PathBuf, String> {
+    ensure_web_tools()?;
+    let model = root().join("static/model/manifest.json");
+    if !model.is_file() {
+        return Err(format!(
+            "{}: no release model; export one with `trainer export --run <run> --out static/model --format web --dtype int8`",
+            model.display()
+        ));
+    }
+    let dist = dist_dir();
+    if dist.exists() {
+        std::fs::remove_dir_all(&dist).map_err(|e| format!("{}: {e}", dist.display()))?;
+    }
+    copy_static(&root().join("static"), &dist)?;
+    // The plain simd128 module (every browser with WebAssembly SIMD) at the root, and
+    // the one with relaxed SIMD's fused multiply-add and dot product in `relaxed/`,
+    // which `static/boot.js` loads where the browser validates it.
+    build_module(&[], &dist)?;
+    build_module(&["--features", "relaxed-simd"], &dist.join("relaxed"))?;
+    report_sizes(&dist);
+    Ok(dist)
+}
+
+/// `static/` into `dist`, except its README (the folder's notes, not the site's).
+fn copy_static(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    let entries = std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("{}: {e}", from.display()))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if src.is_dir() {
+            copy_static(&src, &dst)?;
+        } else if entry.file_name() != "README.md" {
+            std::fs::copy(&src, &dst).map_err(|e| format!("{}: {e}", src.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// One page module: `cargo build` with `features`, then wasm-bindgen into `out`
+/// (`web.js`, `web_bg.wasm`: the names `boot.js` and the service worker load).
+fn build_module(features: &[&str], out: &Path) -> Result<(), String> {
+    let mut args = vec![
+        "build",
+        "--package",
+        "web",
+        "--bin",
+        "web",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--profile",
+        WEB_PROFILE,
+    ];
+    args.extend_from_slice(features);
+    run("cargo", &args, &[])?;
+    let wasm = target_dir()
+        .join("wasm32-unknown-unknown")
+        .join(WEB_PROFILE)
+        .join("web.wasm");
+    let s = |p: &Path| p.to_string_lossy().to_string();
+    run(
+        "wasm-bindgen",
+        &[
+            &s(&wasm),
+            "--target",
+            "web",
+            "--out-dir",
+            &s(out),
+            "--out-name",
+            "web",
+            "--no-typescript",
+        ],
+        &[],
+    )
+}
+
+fn gzip_len(path: &Path) -> Option<u64> {
+    let out = Command::new("gzip")
+        .args(["-9", "-c"])
+        .arg(path)
+        .output()
+        .ok()?;
+    Some(out.stdout.len() as u64)
+}
+
+fn report_sizes(dist: &Path) {
+    let model: u64 = std::fs::read_dir(dist.join("model"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0);
+    let mb = |b: u64| b as f64 / 1e6;
+    for (dir, what) in [
+        (dist.to_path_buf(), "simd128"),
+        (dist.join("relaxed"), "relaxed SIMD"),
+    ] {
+        let (wasm, js) = (dir.join("web_bg.wasm"), dir.join("web.js"));
+        if let (Ok(w), Some(wg), Some(jg)) = (wasm.metadata(), gzip_len(&wasm), gzip_len(&js)) {
+            eprintln!(
+                "page module ({what}): wasm {:.1} MB ({:.2} MB gzipped), js {:.2} MB gzipped",
+                mb(w.len()),
+                mb(wg),
+                mb(jg),
+            );
+        }
+    }
+    eprintln!("model files {:.1} MB", mb(model));
+}
