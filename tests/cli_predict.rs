@@ -202,6 +202,8 @@ fn line_break_tags_do_not_change_predictions() {
             model.to_str().unwrap(),
             "--backend",
             "flex",
+            "--max-len",
+            "64",
         ],
         Some("A fine film.<br /><br />I loved it.\nA fine film.  I loved it.\n"),
     );

@@ -90,6 +90,14 @@ def floats(t):
     return [float(x) for x in t.reshape(-1).tolist()]
 
 
+def clean(text):
+    """The project's one cleaning rule (model-core/src/input/clean.rs), which its tokenizer
+    applies to every text: each `<br>`/`<br />` tag becomes as many spaces as it had bytes."""
+    import re
+
+    return re.sub(r"<br[ /]*>", lambda m: " " * len(m.group()), text)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=DEFAULT_OUT)
@@ -116,10 +124,10 @@ def main():
     records = []
     with torch.no_grad():
         for name, text in INPUTS:
-            enc = tok(text, truncation=True, max_length=512, return_tensors="pt")
+            enc = tok(clean(text), truncation=True, max_length=512, return_tensors="pt")
             out = model(**enc)
             hs = out.last_hidden_state
-            content = tok(text, add_special_tokens=False, truncation=False)["input_ids"]
+            content = tok(clean(text), add_special_tokens=False, truncation=False)["input_ids"]
             records.append({
                 "name": name,
                 "text": text,
@@ -135,7 +143,7 @@ def main():
 
         # Padded batch of the first BATCH_N inputs.
         texts = [t for _, t in INPUTS[:BATCH_N]]
-        enc = tok(texts, truncation=True, max_length=512, padding=True, return_tensors="pt")
+        enc = tok([clean(t) for t in texts], truncation=True, max_length=512, padding=True, return_tensors="pt")
         out = model(**enc)
         batch_rows = []
         max_diff = 0.0
@@ -176,6 +184,7 @@ def main():
         "model_id": MODEL_ID,
         "versions": versions(),
         "notes": [
+            "Texts are tokenized after the project's cleaning rule (clean() here, model-core/src/input/clean.rs there): each <br /> tag becomes spaces; `text` is the raw input.",
             "Each entry of `inputs` is run alone: batch of 1, no padding, truncation=True, max_length=512, "
             "default special tokens [CLS] ... [SEP]; token_type_ids all 0.",
             "BertModel.from_pretrained(path, dtype=float32, attn_implementation='eager'), eval mode, CPU, no grad.",

@@ -17,7 +17,7 @@ use model_core::hub::resolve_model;
 use model_core::loader::ModelFiles;
 use model_core::model::BertForSequenceClassification;
 use model_core::tokenizer::{Batch, Encoded};
-use model_core::{BertConfig, Truncation};
+use model_core::{BertConfig, ExecutionPath, Truncation};
 
 use crate::data::{self, Columns, Split, SplitMix64};
 use crate::train::settings::{
@@ -128,7 +128,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
             config.max_position_embeddings
         );
     }
-    let env = serde_json::json!({"backend": selected.description, "threads": threads()});
+    // The execution path the timed passes take (model-core's `ops`), so a figure says
+    // which kernels it measured.
+    let timed = match args.what {
+        What::TrainStep => device.clone().autodiff(),
+        _ => device.clone(),
+    };
+    let path = ExecutionPath::for_input(&timed, burn::tensor::DType::F32);
+    let env = serde_json::json!({"backend": selected.description, "threads": threads(), "path": path.to_string()});
     let mut out = match args.what {
         What::Tokenize => {
             let texts = texts(&args, 2000, false)?;

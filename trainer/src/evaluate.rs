@@ -86,7 +86,7 @@ pub fn evaluate_model(
 }
 
 pub fn run(args: EvaluateArgs) -> Result<()> {
-    let options = args.run.options(&args.model);
+    let options = args.run.options(&args.model)?;
     let columns = Columns {
         text: args.text_column.clone(),
         label: args.label_column.clone(),

@@ -2,6 +2,7 @@
 
 use clap::Args;
 use model_core::backend::BackendKind;
+use model_core::settings::InferenceSettings;
 use model_core::{Classifier, InferenceOptions, MatmulPrecision, Truncation};
 
 /// Backend, max length, truncation and batch size.
@@ -35,30 +36,23 @@ impl InferenceArgs {
         }
     }
 
-    /// The options for `model`: flags first, then what the model folder recorded,
-    /// then the defaults (256 tokens, head+tail).
-    pub fn options(&self, model: &str) -> InferenceOptions {
-        let (recorded_len, recorded_truncation) = recorded_options(model);
-        InferenceOptions {
-            max_len: self.max_len.or(recorded_len).unwrap_or(256),
-            truncation: self.truncation.or(recorded_truncation).unwrap_or_default(),
+    /// The options for `model`: flags first, then what the model folder recorded
+    /// (`inference.json`, written by `fine-tune` and `export`), then the defaults
+    /// (256 tokens, head+tail). A broken `inference.json` is an error naming it.
+    pub fn options(&self, model: &str) -> model_core::Result<InferenceOptions> {
+        let recorded = InferenceSettings::read_dir(std::path::Path::new(model))?;
+        Ok(InferenceOptions {
+            max_len: self
+                .max_len
+                .or(recorded.map(|r| r.max_len))
+                .unwrap_or(256),
+            truncation: self
+                .truncation
+                .or(recorded.map(|r| r.truncation))
+                .unwrap_or_default(),
             batch_size: self.batch_size,
-        }
+        })
     }
-}
-
-/// The inference settings a model folder recorded (`inference.json`, written by
-/// `fine-tune` and `export`), if any.
-pub fn recorded_options(model: &str) -> (Option<usize>, Option<Truncation>) {
-    let path = std::path::Path::new(model).join("inference.json");
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return (None, None);
-    };
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    (
-        v["max_len"].as_u64().map(|x| x as usize),
-        v["truncation"].as_str().and_then(|t| t.parse().ok()),
-    )
 }
 
 #[cfg(test)]
@@ -79,7 +73,7 @@ mod tests {
     fn flags_come_first_then_the_model_folder_then_the_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let model = dir.path().to_str().unwrap();
-        let defaults = args(None, None).options(model);
+        let defaults = args(None, None).options(model).unwrap();
         assert_eq!(
             (defaults.max_len, defaults.truncation),
             (256, Truncation::HeadTail)
@@ -89,16 +83,18 @@ mod tests {
             r#"{"max_len": 128, "truncation": "head"}"#,
         )
         .unwrap();
-        assert_eq!(recorded_options(model), (Some(128), Some(Truncation::Head)));
-        let recorded = args(None, None).options(model);
+        let recorded = args(None, None).options(model).unwrap();
         assert_eq!(
             (recorded.max_len, recorded.truncation),
             (128, Truncation::Head)
         );
-        let flags = args(Some(64), Some(Truncation::HeadTail)).options(model);
+        let flags = args(Some(64), Some(Truncation::HeadTail)).options(model).unwrap();
         assert_eq!(
             (flags.max_len, flags.truncation, flags.batch_size),
             (64, Truncation::HeadTail, 8)
         );
+        std::fs::write(dir.path().join("inference.json"), "{\"max_len\": \"long\"}").unwrap();
+        let err = args(None, None).options(model).unwrap_err().to_string();
+        assert!(err.contains("inference.json"), "{err}");
     }
 }

@@ -35,7 +35,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
         bail!("no texts to classify: pass them as arguments or one per line on stdin");
     }
     let selected = select_device(args.run.backend)?;
-    let options = args.run.options(&args.model);
+    let options = args.run.options(&args.model)?;
     let mut loaded = load_classifier(&args.model, &selected.device, options)
         .with_context(|| format!("loading model `{}`", args.model))?;
     args.run.apply(&mut loaded.classifier);

@@ -87,8 +87,11 @@ async fn flex_wasm_int8_products_stay_close() {
 #[wasm_bindgen_test]
 async fn line_break_tags_do_not_change_predictions_in_the_browser() {
     let device = device_for(Engine::Cpu).await.expect("CPU engine");
-    let (classifier, _) =
-        Classifier::from_hf_bytes(TINY, &device, InferenceOptions::default()).unwrap();
+    let options = InferenceOptions {
+        max_len: 64,
+        ..InferenceOptions::default()
+    };
+    let (classifier, _) = Classifier::from_hf_bytes(TINY, &device, options).unwrap();
     let texts = [
         "A fine film.<br /><br />I loved it.",
         "A fine film.  I loved it.",

@@ -10,7 +10,7 @@ use burn_autodiff::ops::{Backward, Ops, unary};
 use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
-use super::attention_backward::{block_backward, mul_into};
+use super::attention_backward::{BlockSaved, Dims, block_backward, mul_into};
 use super::{Ad, on_flex_autodiff, track};
 use crate::kernels::math::exp_row;
 use crate::kernels::simd::SyncPtr;
@@ -72,38 +72,6 @@ pub fn attention_block(
         heads,
     };
     attention_block_keyed(qkv, padding_mask, dims, drop, key)
-}
-
-/// Shapes of one attention block.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Dims {
-    pub(super) batch: usize,
-    pub(super) seq: usize,
-    pub(super) queries: usize,
-    pub(super) hidden: usize,
-    pub(super) heads: usize,
-}
-
-impl Dims {
-    pub(super) fn head_dim(&self) -> usize {
-        self.hidden / self.heads
-    }
-
-    /// Elements of one (sequence, head) pair's probabilities.
-    pub(super) fn block(&self) -> usize {
-        self.queries * self.seq
-    }
-}
-
-#[derive(Debug, Clone)]
-pub(super) struct BlockSaved {
-    /// The contiguous `[batch, seq, 3·hidden]` projections.
-    pub(super) qkv: FlexTensor,
-    /// `[batch, heads, queries, seq]` probabilities before dropout.
-    pub(super) probs: Vec<f32>,
-    pub(super) dims: Dims,
-    pub(super) drop: f32,
-    pub(super) key: u64,
 }
 
 #[derive(Debug)]

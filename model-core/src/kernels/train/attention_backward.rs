@@ -5,9 +5,40 @@
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::attention::{BlockSaved, Dims};
 use crate::kernels::simd::{LANES, SyncPtr};
 use crate::kernels::{Mat, f32_tensor, f32s, matmul};
+
+/// Shapes of one attention block.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Dims {
+    pub(super) batch: usize,
+    pub(super) seq: usize,
+    pub(super) queries: usize,
+    pub(super) hidden: usize,
+    pub(super) heads: usize,
+}
+
+impl Dims {
+    pub(super) fn head_dim(&self) -> usize {
+        self.hidden / self.heads
+    }
+
+    /// Elements of one (sequence, head) pair's probabilities.
+    pub(super) fn block(&self) -> usize {
+        self.queries * self.seq
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct BlockSaved {
+    /// The contiguous `[batch, seq, 3·hidden]` projections.
+    pub(super) qkv: FlexTensor,
+    /// `[batch, heads, queries, seq]` probabilities before dropout.
+    pub(super) probs: Vec<f32>,
+    pub(super) dims: Dims,
+    pub(super) drop: f32,
+    pub(super) key: u64,
+}
 
 /// `∂qkv` from `∂ctx`, one job per (sequence, head) pair.
 pub(super) fn block_backward(grad: FlexTensor, saved: &BlockSaved) -> FlexTensor {

@@ -2,7 +2,8 @@
 
 use burn::prelude::*;
 
-use super::attention::{Dims, attention_block_keyed};
+use super::attention::attention_block_keyed;
+use super::attention_backward::Dims;
 use super::*;
 use crate::kernels::dropout_mask;
 use burn::nn::DropoutConfig;
