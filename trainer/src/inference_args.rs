@@ -42,10 +42,7 @@ impl InferenceArgs {
     pub fn options(&self, model: &str) -> model_core::Result<InferenceOptions> {
         let recorded = InferenceSettings::read_dir(std::path::Path::new(model))?;
         Ok(InferenceOptions {
-            max_len: self
-                .max_len
-                .or(recorded.map(|r| r.max_len))
-                .unwrap_or(256),
+            max_len: self.max_len.or(recorded.map(|r| r.max_len)).unwrap_or(256),
             truncation: self
                 .truncation
                 .or(recorded.map(|r| r.truncation))
@@ -88,7 +85,9 @@ mod tests {
             (recorded.max_len, recorded.truncation),
             (128, Truncation::Head)
         );
-        let flags = args(Some(64), Some(Truncation::HeadTail)).options(model).unwrap();
+        let flags = args(Some(64), Some(Truncation::HeadTail))
+            .options(model)
+            .unwrap();
         assert_eq!(
             (flags.max_len, flags.truncation, flags.batch_size),
             (64, Truncation::HeadTail, 8)
