@@ -7,7 +7,7 @@ use burn::tensor::DType;
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, unary};
-use burn_flex::{Flex, FlexTensor};
+use burn_flex::Flex;
 use rayon::prelude::*;
 
 use super::attention_backward::{BlockSaved, Dims, block_backward, mul_into};
