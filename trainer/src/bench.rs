@@ -22,6 +22,7 @@ use model_core::{BertConfig, ExecutionPath, Truncation};
 use crate::data::{self, Columns, Split, SplitMix64};
 use crate::train::settings::{
     DEFAULT_CLIP, DEFAULT_LR, DEFAULT_MODEL, DEFAULT_SEED, DEFAULT_WARMUP, DEFAULT_WEIGHT_DECAY,
+    check_max_len,
 };
 use crate::train::step::{Examples, Schedule, StepContext, optimizer, train_step};
 
@@ -121,13 +122,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let files = ModelFiles::in_dir(&resolve_model(&args.model)?)?;
     let config = BertConfig::from_file(&files.config)?;
     let tokenizer = files.tokenizer()?;
-    if args.max_len > config.max_position_embeddings {
-        bail!(
-            "--max-len {} is above the model's max_position_embeddings {}",
-            args.max_len,
-            config.max_position_embeddings
-        );
-    }
+    check_max_len(args.max_len, &config)?;
     // The execution path the timed passes take (model-core's `ops`), so a figure says
     // which kernels it measured.
     let timed = match args.what {

@@ -172,6 +172,18 @@ pub struct RunConfig {
     pub settings: Settings,
 }
 
+/// `--max-len` against the model it will run on (clap cannot know the model): the one
+/// check `fine-tune` and `bench` share.
+pub fn check_max_len(max_len: usize, config: &model_core::BertConfig) -> Result<()> {
+    if max_len > config.max_position_embeddings {
+        bail!(
+            "--max-len {max_len} is above the model's max_position_embeddings {}",
+            config.max_position_embeddings
+        );
+    }
+    Ok(())
+}
+
 /// The IMDb archive: `$IMDB_ARCHIVE`, else the user cache, else a download.
 pub fn default_imdb() -> Result<PathBuf> {
     crate::imdb::locate_or_download()

@@ -18,7 +18,7 @@ use model_core::model::BertForSequenceClassification;
 use model_core::tokenizer::Encoded;
 use model_core::{BertConfig, BertTokenizer};
 
-use super::settings::{FineTuneArgs, RunConfig, Settings};
+use super::settings::{FineTuneArgs, RunConfig, Settings, check_max_len};
 use super::step::{Examples, Schedule, StepContext, optimizer};
 use crate::checkpoint::{self, TrainState, write_atomic};
 use crate::data::{self, LabeledData, Split};
@@ -95,13 +95,7 @@ pub fn open(args: &FineTuneArgs) -> Result<(Run, Progress)> {
     let files = ModelFiles::in_dir(&resolve_model(&s.model)?)?;
     let mut config = BertConfig::from_file(&files.config)?;
     let tokenizer = files.tokenizer()?;
-    if s.max_len > config.max_position_embeddings {
-        bail!(
-            "--max-len {} is above the model's max_position_embeddings {}",
-            s.max_len,
-            config.max_position_embeddings
-        );
-    }
+    check_max_len(s.max_len, &config)?;
     config.set_labels(&train.labels);
     let (base_device, extra_devices, backend_description) = devices(args)?;
     if resume.is_none() {
