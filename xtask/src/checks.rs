@@ -16,6 +16,7 @@ fn chromedriver() -> String {
 }
 
 pub fn test() -> Result<(), String> {
+    let mut stages = Stages::start();
     run("cargo", &["fmt", "--all", "--check"], &[])?;
     run(
         "cargo",
@@ -30,9 +31,44 @@ pub fn test() -> Result<(), String> {
         &[],
     )?;
     deny()?;
+    stages.end("formatting, clippy, cargo deny");
     run("cargo", &["test", "--workspace"], &[])?;
+    stages.end("native tests");
     test_web()?;
-    e2e()
+    stages.end("browser tests (Chromium, Firefox)");
+    e2e()?;
+    stages.end("end-to-end (page build + Playwright)");
+    stages.print();
+    Ok(())
+}
+
+/// Wall time of each stage of `test`, printed at the end so a CI log says where the
+/// time went.
+struct Stages {
+    done: Vec<(&'static str, f64)>,
+    last: std::time::Instant,
+}
+
+impl Stages {
+    fn start() -> Self {
+        Self {
+            done: Vec::new(),
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn end(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.done.push((name, (now - self.last).as_secs_f64()));
+        self.last = now;
+    }
+
+    fn print(&self) {
+        eprintln!("\nstage times:");
+        for (name, secs) in &self.done {
+            eprintln!("  {name:<40} {secs:>7.0} s");
+        }
+    }
 }
 
 /// `cargo deny` over the dependency graph with `.ci/deny.toml`: licenses, bans and

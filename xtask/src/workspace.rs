@@ -46,9 +46,15 @@ pub fn run_in(
             false => command.env(key, value),
         };
     }
+    let started = std::time::Instant::now();
     let status = command
         .status()
         .map_err(|e| format!("cannot start `{program}`: {e}"))?;
+    eprintln!(
+        "<== {program} {} ({:.0} s)",
+        args.first().copied().unwrap_or(""),
+        started.elapsed().as_secs_f64()
+    );
     if status.success() {
         Ok(())
     } else {
