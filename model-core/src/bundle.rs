@@ -9,16 +9,16 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::BertConfig;
 use crate::error::{Error, Result};
 use crate::export::WeightDtype;
-use crate::inference::{Classifier, InferenceOptions};
-use crate::model::BertForSequenceClassification;
-use crate::tokenizer::{BertTokenizer, Truncation};
-use crate::weights::{Checkpoint, LoadReport};
+use crate::inference::InferenceOptions;
+use crate::tokenizer::Truncation;
 
 /// The format tag this version writes and reads.
 pub const FORMAT: &str = "bert-sentiment-web/1";
+
+/// The manifest's file name; a folder holding it is a bundle.
+pub const MANIFEST_FILE: &str = "manifest.json";
 
 /// One file of the bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,51 +157,5 @@ impl Manifest {
             truncation: self.truncation,
             batch_size,
         }
-    }
-}
-
-impl Classifier {
-    /// Build a classifier from a bundle held in memory. `file(name)` returns a
-    /// file's bytes; each one is verified against the manifest first.
-    pub fn from_bundle<'a>(
-        manifest: &Manifest,
-        file: impl Fn(&str) -> Option<&'a [u8]>,
-        device: &burn::tensor::Device,
-        batch_size: usize,
-    ) -> Result<(Self, LoadReport)> {
-        let get = |name: &str| -> Result<&'a [u8]> {
-            let bytes = file(name).ok_or_else(|| Error::Integrity {
-                file: name.into(),
-                message: "missing from the bundle".into(),
-            })?;
-            manifest.verify(name, bytes)?;
-            Ok(bytes)
-        };
-        let config_text = std::str::from_utf8(get("config.json")?)
-            .map_err(|e| Error::config("config.json", format!("not UTF-8: {e}")))?;
-        let mut config = BertConfig::from_json_str(config_text, "config.json")?;
-        config.set_labels(&manifest.labels);
-        let tokenizer = BertTokenizer::from_bytes(get("tokenizer.json")?, "tokenizer.json")?;
-        let weights = get(&manifest.weights)?;
-        let num_labels = manifest.labels.len();
-        let (model, report) = if manifest.weights.ends_with(".bpk") {
-            let bytes = burn::tensor::Bytes::from_bytes_vec(weights.to_vec());
-            let mut store = burn_store::BurnpackStore::from_bytes(Some(bytes));
-            BertForSequenceClassification::load_burnpack(
-                &config,
-                num_labels,
-                &mut store,
-                &manifest.weights,
-                device,
-            )?
-        } else {
-            let mut ckpt = Checkpoint::from_safetensors_bytes(weights, &manifest.weights)?;
-            BertForSequenceClassification::load(&config, num_labels, &mut ckpt, device)?
-        };
-        let options = manifest.options(batch_size);
-        Ok((
-            Classifier::new(model, config, tokenizer, device.clone(), options)?,
-            report,
-        ))
     }
 }

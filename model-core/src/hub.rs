@@ -7,9 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-
-/// Files a model folder may hold, in the order we prefer them.
-pub const WEIGHT_FILES: [&str; 3] = ["model.safetensors", "pytorch_model.bin", "model.bpk"];
+use crate::open::WEIGHT_FILES;
 
 /// Resolve `spec` (a folder, or a hub id like `sentence-transformers/all-MiniLM-L6-v2`)
 /// to a local folder holding `config.json`, the weights and the tokenizer.

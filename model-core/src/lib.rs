@@ -9,14 +9,16 @@
 //! - [`weights`]: safetensors / PyTorch checkpoints, with errors naming the tensor.
 //! - [`input`]: the input pipeline shared by the trainer and the page (text cleaning).
 //! - [`tokenizer`]: WordPiece through `tokenizers`, `head` and `head+tail` truncation.
-//! - [`inference::Classifier`]: texts in, [`inference::Prediction`]s out.
+//! - [`inference::Classifier`]: texts in, [`inference::Prediction`]s out;
+//!   [`Classifier::open`] ([`open`]) builds one from any model folder or bundle,
+//!   on disk or in memory.
 //! - [`bundle`]: the web bundle (`manifest.json` with hashes) the page loads, and
 //!   [`settings`]: `inference.json`, a model folder's tokenization settings.
 //! - [`backend`]: flex, ndarray and wgpu chosen at run time.
 //! - [`ops`]: the one seam between the model and its kernels: which implementation
 //!   ([`ExecutionPath`]) a forward pass runs.
 //! - [`kernels`]: the CPU kernels (fused inference stack, int8 products, training ops).
-//! - `hub` and `loader` (feature `native`): folders and hub ids.
+//! - `hub` and `loader` (feature `native`): hub ids and folders on disk.
 
 pub mod backend;
 pub mod bundle;
@@ -32,6 +34,7 @@ pub mod kernels;
 #[cfg(feature = "native")]
 pub mod loader;
 pub mod model;
+pub mod open;
 pub mod ops;
 pub mod settings;
 pub mod tokenizer;

@@ -1,91 +1,84 @@
-//! Loading a classifier from a model folder or hub id (native): the config, the
-//! tokenizer (`tokenizer.json`, else `vocab.txt`) and the weights
-//! (`model.safetensors`, else `pytorch_model.bin`).
+//! Model folders on disk (native): a [`ModelFolder`] is the [`ModelFiles`] of a
+//! directory, and [`load_classifier`] opens a folder or hub id with
+//! [`Classifier::open`], the same rules the page applies to files in memory.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 
-use crate::bundle::Manifest;
 use crate::config::BertConfig;
 use crate::error::{Error, Result};
 use crate::hub::resolve_model;
 use crate::inference::{Classifier, InferenceOptions};
-use crate::model::BertForSequenceClassification;
+use crate::open::{ModelFiles, read_checkpoint, read_config, read_tokenizer, weights_file};
 use crate::tokenizer::BertTokenizer;
 use crate::weights::{Checkpoint, LoadReport};
 
-/// The files of one model folder.
+/// A model folder: Hugging Face (`config.json`, a tokenizer, safetensors or PyTorch
+/// weights), the trainer's (`model.bpk`), or an exported web bundle.
 #[derive(Debug, Clone)]
-pub struct ModelFiles {
+pub struct ModelFolder {
     /// The folder.
     pub dir: PathBuf,
-    /// `config.json`.
-    pub config: PathBuf,
-    /// The weights file.
-    pub weights: PathBuf,
+    /// Its weights file: the first of [`crate::open::WEIGHT_FILES`] it holds.
+    pub weights: &'static str,
 }
 
-impl ModelFiles {
-    /// Find the files in `dir`, with errors that say which one is missing.
+impl ModelFolder {
+    /// The folder `dir`, with errors that say which file is missing.
     pub fn in_dir(dir: &Path) -> Result<Self> {
-        let config = dir.join("config.json");
-        if !config.is_file() {
-            return Err(Error::MissingFile {
-                dir: dir.into(),
-                file: "config.json".into(),
-                hint: Some(
-                    "a Hugging Face model folder has config.json next to its weights".into(),
-                ),
-            });
-        }
-        let weights = crate::hub::WEIGHT_FILES
-            .iter()
-            .map(|f| dir.join(f))
-            .find(|p| p.is_file())
-            .ok_or_else(|| Error::MissingFile {
-                dir: dir.into(),
-                file: "model.safetensors".into(),
-                hint: Some("or pytorch_model.bin, or model.bpk from the trainer".into()),
-            })?;
-        Ok(Self {
+        let mut folder = Self {
             dir: dir.into(),
-            config,
-            weights,
-        })
+            weights: "",
+        };
+        if !folder.has("config.json")? {
+            read_config(&folder)?;
+        }
+        folder.weights = weights_file(&folder)?;
+        Ok(folder)
     }
 
-    /// Read the tokenizer: `tokenizer.json`, else `vocab.txt` with `do_lower_case`
-    /// from `tokenizer_config.json` (default true, as for uncased BERT).
+    /// `config.json`.
+    pub fn config(&self) -> Result<BertConfig> {
+        read_config(self)
+    }
+
+    /// The tokenizer (`tokenizer.json`, else `vocab.txt`).
     pub fn tokenizer(&self) -> Result<BertTokenizer> {
-        let json = self.dir.join("tokenizer.json");
-        if json.is_file() {
-            return BertTokenizer::from_file(&json);
-        }
-        let vocab = self.dir.join("vocab.txt");
-        if vocab.is_file() {
-            let lowercase = std::fs::read_to_string(self.dir.join("tokenizer_config.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-                .and_then(|v| v.get("do_lower_case").and_then(|b| b.as_bool()))
-                .unwrap_or(true);
-            let text = std::fs::read_to_string(&vocab).map_err(|e| Error::io(&vocab, e))?;
-            return BertTokenizer::from_vocab(&text, lowercase, &vocab.display().to_string());
-        }
-        Err(Error::MissingFile {
-            dir: self.dir.clone(),
-            file: "tokenizer.json".into(),
-            hint: Some("or vocab.txt".into()),
-        })
+        read_tokenizer(self)
     }
 
-    /// Read the checkpoint tensors.
+    /// The checkpoint tensors of a Hugging Face folder.
     pub fn checkpoint(&self) -> Result<Checkpoint> {
-        if self.weights.extension().is_some_and(|e| e == "bin") {
-            Checkpoint::from_pytorch_file(&self.weights)
-        } else {
-            Checkpoint::from_safetensors_file(&self.weights)
+        read_checkpoint(self, self.weights)
+    }
+}
+
+impl ModelFiles for ModelFolder {
+    fn location(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    fn read(&self, name: &str) -> Result<Option<Cow<'_, [u8]>>> {
+        let path = self.dir.join(name);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(Cow::Owned(bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(&path, e)),
         }
+    }
+
+    fn display(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+
+    fn path(&self, name: &str) -> Option<PathBuf> {
+        Some(self.dir.join(name))
+    }
+
+    fn has(&self, name: &str) -> Result<bool> {
+        Ok(self.dir.join(name).is_file())
     }
 }
 
@@ -96,84 +89,18 @@ pub struct Loaded {
     pub classifier: Classifier,
     /// Unused tensors and freshly initialised parameters.
     pub report: LoadReport,
-    /// The files it came from.
-    pub files: ModelFiles,
+    /// The folder it came from.
+    pub folder: ModelFolder,
 }
 
-/// Load `spec` (folder or hub id) onto `device`. `num_labels` defaults to the
-/// config's `id2label`, else 2.
+/// Open `spec` (a folder or hub id) on `device` with [`Classifier::open`]; `options`
+/// replace the model's own (its manifest's or `inference.json`'s).
 pub fn load_classifier(spec: &str, device: &Device, options: InferenceOptions) -> Result<Loaded> {
-    let dir = resolve_model(spec)?;
-    let files = ModelFiles::in_dir(&dir)?;
-    if dir.join("manifest.json").is_file() {
-        let mut loaded = load_bundle(files, device, options.batch_size)?;
-        loaded.classifier.set_options(options)?;
-        return Ok(loaded);
-    }
-    let config = BertConfig::from_file(&files.config)?;
-    let tokenizer = files.tokenizer()?;
-    if tokenizer.vocab_size() > config.vocab_size {
-        return Err(Error::config(
-            files.config.display().to_string(),
-            format!(
-                "the tokenizer has {} tokens but vocab_size is {}",
-                tokenizer.vocab_size(),
-                config.vocab_size
-            ),
-        ));
-    }
-    let num_labels = config.labels().len();
-    let (model, report) = if files.weights.extension().is_some_and(|e| e == "bpk") {
-        let mut store = burn_store::BurnpackStore::from_file(&files.weights).auto_extension(false);
-        let name = files.weights.display().to_string();
-        BertForSequenceClassification::load_burnpack(
-            &config, num_labels, &mut store, &name, device,
-        )?
-    } else {
-        let mut ckpt = files.checkpoint()?;
-        BertForSequenceClassification::load(&config, num_labels, &mut ckpt, device)?
-    };
-    let classifier = Classifier::new(model, config, tokenizer, device.clone(), options)?;
+    let folder = ModelFolder::in_dir(&resolve_model(spec)?)?;
+    let (classifier, report) = Classifier::open(&folder, device, Some(options))?;
     Ok(Loaded {
         classifier,
         report,
-        files,
-    })
-}
-
-/// A web bundle folder (`trainer export --format web`): every file is checked
-/// against `manifest.json` (the caller's options then apply, which by default come
-/// from the `inference.json` written next to it).
-fn load_bundle(files: ModelFiles, device: &Device, batch_size: usize) -> Result<Loaded> {
-    let manifest_path = files.dir.join("manifest.json");
-    let bytes = std::fs::read(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
-    let manifest = Manifest::parse(&bytes, &manifest_path.display().to_string())?;
-    let mut contents = std::collections::HashMap::new();
-    for f in &manifest.files {
-        let path = files.dir.join(&f.name);
-        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        contents.insert(f.name.clone(), bytes);
-    }
-    let (classifier, report) = Classifier::from_bundle(
-        &manifest,
-        |name| contents.get(name).map(Vec::as_slice),
-        device,
-        batch_size,
-    )
-    .map_err(|e| match e {
-        Error::Integrity { file, message } => Error::Integrity {
-            file: files.dir.join(file).display().to_string(),
-            message,
-        },
-        other => other,
-    })?;
-    let files = ModelFiles {
-        weights: files.dir.join(&manifest.weights),
-        ..files
-    };
-    Ok(Loaded {
-        classifier,
-        report,
-        files,
+        folder,
     })
 }

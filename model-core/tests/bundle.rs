@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use burn::tensor::Device;
 use model_core::bundle::{FORMAT, Manifest, sha256_hex};
 use model_core::export::{WeightDtype, hf_state_dict, to_safetensors_as};
+use model_core::open::HfBytes;
 use model_core::{Classifier, Error, InferenceOptions, MatmulPrecision, Truncation};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny/finetuned");
@@ -26,22 +27,23 @@ fn texts() -> Vec<String> {
         .collect()
 }
 
-/// A bundle of the tiny model with its weights stored as `dtype`.
-fn bundle(dtype: WeightDtype) -> (Manifest, HashMap<String, Vec<u8>>) {
+/// A bundle of the tiny model with its weights stored as `dtype`, in memory as the
+/// page holds it (`manifest.json` among the files).
+fn bundle(dtype: WeightDtype) -> HashMap<String, Vec<u8>> {
     let device = Device::flex();
     let options = InferenceOptions {
         max_len: 64,
         truncation: Truncation::HeadTail,
         batch_size: 8,
     };
-    let f32_model = Classifier::from_hf_bytes(
-        model_core::inference::HfBytes {
+    let f32_model = Classifier::open(
+        &HfBytes {
             config_json: &read("config.json"),
             tokenizer_json: &read("tokenizer.json"),
             safetensors: &read("model.safetensors"),
         },
         &device,
-        options,
+        Some(options),
     )
     .unwrap()
     .0;
@@ -55,23 +57,14 @@ fn bundle(dtype: WeightDtype) -> (Manifest, HashMap<String, Vec<u8>>) {
         "truncation": "head+tail", "weights": "model.safetensors", "dtype": dtype,
         "files": files.iter().map(|(n, b)| serde_json::json!({"name": n, "bytes": b.len(), "sha256": sha256_hex(b)})).collect::<Vec<_>>(),
     });
-    let manifest =
-        Manifest::parse(&serde_json::to_vec(&manifest).unwrap(), "manifest.json").unwrap();
-    (manifest, files)
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    Manifest::parse(&manifest, "manifest.json").unwrap();
+    files.insert("manifest.json".to_string(), manifest);
+    files
 }
 
-fn positive_probs(
-    manifest: &Manifest,
-    files: &HashMap<String, Vec<u8>>,
-    products: MatmulPrecision,
-) -> Vec<f32> {
-    let (mut c, report) = Classifier::from_bundle(
-        manifest,
-        |n| files.get(n).map(Vec::as_slice),
-        &Device::flex(),
-        8,
-    )
-    .unwrap();
+fn positive_probs(files: &HashMap<String, Vec<u8>>, products: MatmulPrecision) -> Vec<f32> {
+    let (mut c, report) = Classifier::open(files, &Device::flex(), None).unwrap();
     assert!(report.initialized.is_empty(), "{:?}", report.initialized);
     c.set_matmul_precision(products);
     let texts = texts();
@@ -85,24 +78,24 @@ fn positive_probs(
 
 #[test]
 fn smaller_dtypes_predict_like_f32() {
-    let (m32, f32_files) = bundle(WeightDtype::F32);
-    let reference = positive_probs(&m32, &f32_files, MatmulPrecision::F32);
+    let f32_files = bundle(WeightDtype::F32);
+    let reference = positive_probs(&f32_files, MatmulPrecision::F32);
     for (dtype, products, tolerance, max_ratio) in [
         (WeightDtype::F16, MatmulPrecision::F32, 2e-3, 0.55),
         (WeightDtype::Int8, MatmulPrecision::F32, 2e-2, 0.40),
         (WeightDtype::Int8, MatmulPrecision::Int8, 3e-2, 0.40),
     ] {
-        let (m, files) = bundle(dtype);
+        let files = bundle(dtype);
         if products == MatmulPrecision::Int8 {
             // The int8 kernel really ran: its answers are not the f32 products'.
             assert_ne!(
-                positive_probs(&m, &files, products),
-                positive_probs(&m, &files, MatmulPrecision::F32)
+                positive_probs(&files, products),
+                positive_probs(&files, MatmulPrecision::F32)
             );
         }
         let ratio =
             files["model.safetensors"].len() as f64 / f32_files["model.safetensors"].len() as f64;
-        let probs = positive_probs(&m, &files, products);
+        let probs = positive_probs(&files, products);
         let worst = reference
             .iter()
             .zip(&probs)
@@ -119,8 +112,8 @@ fn smaller_dtypes_predict_like_f32() {
     }
 }
 
-fn refused(m: &Manifest, files: &HashMap<String, Vec<u8>>) -> Error {
-    match Classifier::from_bundle(m, |n| files.get(n).map(Vec::as_slice), &Device::flex(), 8) {
+fn refused(files: &HashMap<String, Vec<u8>>) -> Error {
+    match Classifier::open(files, &Device::flex(), None) {
         Ok(_) => panic!("the bundle was accepted"),
         Err(e) => e,
     }
@@ -128,19 +121,19 @@ fn refused(m: &Manifest, files: &HashMap<String, Vec<u8>>) -> Error {
 
 #[test]
 fn tampered_or_missing_files_are_refused_by_name() {
-    let (m, mut files) = bundle(WeightDtype::Int8);
+    let mut files = bundle(WeightDtype::Int8);
     files.get_mut("tokenizer.json").unwrap()[10] ^= 0x20;
-    let err = refused(&m, &files);
+    let err = refused(&files);
     assert!(
         matches!(&err, Error::Integrity { file, .. } if file == "tokenizer.json"),
         "{err}"
     );
     assert!(err.to_string().contains("SHA-256"), "{err}");
 
-    let (m, mut files) = bundle(WeightDtype::F16);
+    let mut files = bundle(WeightDtype::F16);
     let w = files.get_mut("model.safetensors").unwrap();
     w.truncate(w.len() / 2);
-    let err = refused(&m, &files);
+    let err = refused(&files);
     assert!(
         err.to_string()
             .starts_with("model.safetensors: integrity check failed"),
@@ -148,7 +141,7 @@ fn tampered_or_missing_files_are_refused_by_name() {
     );
 
     files.remove("config.json");
-    let err = refused(&m, &files);
+    let err = refused(&files);
     assert!(
         err.to_string().contains("config.json") && err.to_string().contains("missing"),
         "{err}"

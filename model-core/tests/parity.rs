@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use model_core::backend::{BackendKind, select_device};
 use model_core::hub::resolve_model;
-use model_core::loader::ModelFiles;
+use model_core::loader::ModelFolder;
 use model_core::model::BertModel;
 use model_core::tokenizer::{Batch, Encoded, Truncation};
 use model_core::{BertConfig, BertTokenizer};
@@ -18,7 +18,7 @@ const MODEL_ID: &str = "sentence-transformers/all-MiniLM-L6-v2";
 struct MiniLm {
     config: BertConfig,
     tokenizer: BertTokenizer,
-    files: ModelFiles,
+    files: ModelFolder,
 }
 
 fn minilm() -> Option<MiniLm> {
@@ -26,9 +26,9 @@ fn minilm() -> Option<MiniLm> {
         return None;
     }
     let dir = resolve_model(MODEL_ID).expect("MiniLM resolves offline from HF_HOME");
-    let files = ModelFiles::in_dir(&dir).unwrap();
+    let files = ModelFolder::in_dir(&dir).unwrap();
     Some(MiniLm {
-        config: BertConfig::from_file(&files.config).unwrap(),
+        config: files.config().unwrap(),
         tokenizer: files.tokenizer().unwrap(),
         files,
     })

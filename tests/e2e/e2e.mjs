@@ -11,80 +11,13 @@
 //     and review text that tries to inject HTML/script (the CSP and text-only
 //     rendering must keep it inert).
 // Screenshots and a timings JSON go to ARTIFACTS.
-import { chromium } from 'playwright-core';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { strict as assert } from 'node:assert';
-
-const PAGE_URL = process.env.PAGE_URL;
-const ARTIFACTS = process.env.ARTIFACTS || 'artifacts';
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-if (!PAGE_URL) {
-  console.error('PAGE_URL is not set: run `cargo xtask e2e`');
-  process.exit(2);
-}
-mkdirSync(ARTIFACTS, { recursive: true });
-const origin = new URL(PAGE_URL).origin;
-
-const TINY = join(dirname(fileURLToPath(import.meta.url)), '../../model-core/tests/fixtures/tiny');
-
-const POSITIVE = 'This film was an absolute delight from start to finish. The acting was superb, the script was witty and moving, and the direction was flawless. One of the best movies I have seen in years; I loved every minute and will happily watch it again.';
-const NEGATIVE = 'What a dreadful waste of two hours. The plot made no sense, the acting was wooden and the dialogue was painfully bad. I was bored from the first scene and nearly walked out. Avoid this terrible movie at all costs.';
-
-const BASE_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-
-const timings = {};
-const results = [];
-let failed = 0;
-
-async function step(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    results.push({ name, ok: true, ms: Date.now() - t0 });
-    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failed += 1;
-    results.push({ name, ok: false, error: String(e && e.stack || e) });
-    console.log(`FAIL ${name}\n${e && e.stack || e}`);
-  }
-}
-
-async function launch({ webgpu = true, serviceWorkers = 'allow', captureGpu = false } = {}) {
-  const args = [...BASE_ARGS];
-  if (webgpu) args.push('--enable-unsafe-webgpu');
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args });
-  const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, serviceWorkers });
-  if (captureGpu) {
-    // Keep a handle on every GPUDevice the page creates, so a test can destroy it
-    // (what a driver reset or a GPU process crash does to a real page).
-    await context.addInitScript(() => {
-      window.__gpuDevices = [];
-      if (!self.GPUAdapter) return;
-      const request = GPUAdapter.prototype.requestDevice;
-      GPUAdapter.prototype.requestDevice = async function (...a) {
-        const d = await request.apply(this, a);
-        window.__gpuDevices.push(d);
-        return d;
-      };
-    });
-  }
-  const requests = [];
-  context.on('request', (r) => requests.push(r.url()));
-  const consoleLines = [];
-  context.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
-  return { browser, context, requests, consoleLines };
-}
-
-function assertSameOrigin(requests) {
-  const foreign = requests.filter((u) => !u.startsWith(origin + '/') && !u.startsWith('data:') && !u.startsWith('blob:'));
-  assert.deepEqual(foreign, [], `requests left the origin: ${foreign.join(', ')}`);
-}
+import {
+  ARTIFACTS, NEGATIVE, PAGE_URL, POSITIVE, TINY, assertSameOrigin, finish, launch,
+  startHeartbeat, step, stopHeartbeat, timings, tinyBundle,
+} from './harness.mjs';
 
 async function waitReady(page, timeout = 240_000) {
   await page.waitForSelector('.model .ready, .model .error', { timeout });
@@ -104,37 +37,6 @@ async function classify(page, text) {
   const m = label.match(/^(\w+), (\d+)% confidence$/);
   assert.ok(m, `unexpected label text: ${label}`);
   return { label: m[1].toLowerCase(), confidence: Number(m[2]), meta: await page.innerText('[data-testid=meta]') };
-}
-
-/// Watch the main thread: the longest gap between 20 ms timer ticks from now on.
-async function startHeartbeat(page) {
-  await page.evaluate(() => {
-    window.__gaps = [];
-    let last = performance.now();
-    window.__beat = setInterval(() => { const n = performance.now(); window.__gaps.push(n - last); last = n; }, 20);
-  });
-}
-async function stopHeartbeat(page) {
-  return page.evaluate(() => { clearInterval(window.__beat); return Math.max(0, ...window.__gaps); });
-}
-
-/// A web bundle of the tiny fine-tuned test model, as `trainer export --format web`
-/// would write it, for the "Use your own model" picker.
-function tinyBundle() {
-  const files = ['config.json', 'tokenizer.json', 'model.safetensors'].map((name) => {
-    const buffer = readFileSync(join(TINY, 'finetuned', name));
-    return { name, buffer, bytes: buffer.length, sha256: createHash('sha256').update(buffer).digest('hex') };
-  });
-  const manifest = {
-    format: 'bert-sentiment-web/1', labels: ['negative', 'positive'], max_len: 64, truncation: 'head',
-    weights: 'model.safetensors', dtype: 'f32',
-    files: files.map(({ name, bytes, sha256 }) => ({ name, bytes, sha256 })),
-    metrics: null, training: { note: 'tiny test model' },
-  };
-  return [
-    { name: 'manifest.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(manifest)) },
-    ...files.map(({ name, buffer }) => ({ name, mimeType: 'application/octet-stream', buffer })),
-  ];
 }
 
 async function main() {
@@ -357,13 +259,7 @@ async function main() {
     await r.browser.close();
   });
 
-  writeFileSync(join(ARTIFACTS, 'e2e.json'), JSON.stringify({ timings, results }, null, 2));
-  console.log(JSON.stringify(timings));
-  if (failed) {
-    console.log(`${failed} step(s) failed`);
-    process.exit(1);
-  }
-  console.log(`all ${results.length} steps passed`);
+  finish('e2e');
 }
 
 main().catch((e) => {

@@ -14,10 +14,10 @@ use burn::tensor::activation::softmax;
 use clap::{Args, ValueEnum};
 use model_core::backend::{BackendKind, select_device, threads};
 use model_core::hub::resolve_model;
-use model_core::loader::ModelFiles;
+use model_core::loader::ModelFolder;
 use model_core::model::BertForSequenceClassification;
 use model_core::tokenizer::{Batch, Encoded};
-use model_core::{BertConfig, ExecutionPath, Truncation};
+use model_core::{ExecutionPath, Truncation};
 
 use crate::data::{self, Columns, Split, SplitMix64};
 use crate::train::settings::{
@@ -119,8 +119,8 @@ fn texts(args: &BenchArgs, n: usize, exact: bool) -> Result<Vec<String>> {
 pub fn run(args: BenchArgs) -> Result<()> {
     let selected = select_device(args.backend)?;
     let device = selected.device.clone();
-    let files = ModelFiles::in_dir(&resolve_model(&args.model)?)?;
-    let config = BertConfig::from_file(&files.config)?;
+    let files = ModelFolder::in_dir(&resolve_model(&args.model)?)?;
+    let config = files.config()?;
     let tokenizer = files.tokenizer()?;
     check_max_len(args.max_len, &config)?;
     // The execution path the timed passes take (model-core's `ops`), so a figure says

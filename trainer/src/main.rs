@@ -5,13 +5,14 @@
 //! - `evaluate`: metrics of any model folder on labeled data.
 //! - `export`: a run's model for the web page or for `transformers`.
 //! - `bench`: throughput figures comparable with the PyTorch reference.
+//! - `report`: a run folder's report written again from what it recorded.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
-use trainer::{Interrupted, bench, evaluate, export, predict, train};
+use trainer::{Interrupted, bench, evaluate, export, predict, report, train};
 
 /// Fine-tune, evaluate, export and run BERT sentiment classifiers.
 #[derive(Debug, Parser)]
@@ -33,6 +34,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Measure tokenization, inference and training-step throughput (JSON lines).
     Bench(bench::BenchArgs),
+    /// Write a run folder's report.md and plots again from its results and metrics log.
+    Report(report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Evaluate(args) => evaluate::run(args),
         Command::Export(args) => export::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Report(args) => report::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

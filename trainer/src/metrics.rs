@@ -2,13 +2,13 @@
 //! precision/recall/F1 (of `positive` for two classes, macro-averaged otherwise),
 //! the confusion matrix and the expected calibration error.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Number of equal-width confidence bins for the expected calibration error.
 pub const ECE_BINS: usize = 15;
 
 /// An evaluation summary, as `trainer evaluate` prints it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Fraction of correct predictions.
     pub accuracy: f64,

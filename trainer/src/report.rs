@@ -90,6 +90,35 @@ fn seconds(s: f64) -> String {
     format!("{s:.1} s")
 }
 
+/// Arguments of `trainer report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// A run folder (or a copy of one, such as `static/model/training/`) holding
+    /// `results.json` and `metrics.jsonl`.
+    #[arg(long)]
+    pub run: std::path::PathBuf,
+}
+
+/// `trainer report`: the report of a finished run, written again (after an update
+/// of this program changes how it reads) from what the run recorded.
+pub fn run(args: ReportArgs) -> Result<()> {
+    let path = args.run.join("results.json");
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let results: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: not JSON: {e}", path.display()))?;
+    let test = match results.get("test") {
+        Some(t) if !t.is_null() => Some(
+            serde_json::from_value::<Summary>(t.clone())
+                .map_err(|e| anyhow::anyhow!("{}: `test` is not a summary: {e}", path.display()))?,
+        ),
+        _ => None,
+    };
+    write(&args.run, &results, test.as_ref())?;
+    eprintln!("wrote {}", args.run.join("report.md").display());
+    Ok(())
+}
+
 /// Write `report.md`, `loss.svg` and `accuracy.svg` into the run folder.
 pub fn write(run_dir: &Path, results: &serde_json::Value, test: Option<&Summary>) -> Result<()> {
     let metrics = read_metrics(run_dir)?;

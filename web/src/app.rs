@@ -18,13 +18,14 @@ use crate::state::{BatchState, ExplainState, ReviewState};
 
 /// Mount the page on `<body>` with the model served next to it in `model/`.
 pub fn mount() {
-    console_error_panic_hook_lite();
+    report_panics();
     crate::fetch::register_service_worker("./sw.js");
     leptos::mount::mount_to_body(|| view! { <App source=ModelSource::Url("model/".into()) /> })
 }
 
-/// Report Rust panics on the console instead of an opaque "unreachable".
-fn console_error_panic_hook_lite() {
+/// Report Rust panics on the console instead of an opaque "unreachable" (in the
+/// page and in the JS library's worker).
+pub fn report_panics() {
     std::panic::set_hook(Box::new(|info| {
         web_sys::console::error_1(&format!("panic: {info}").into());
     }));

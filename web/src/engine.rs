@@ -73,7 +73,8 @@ pub fn webgpu_lost() -> Option<String> {
 pub async fn webgpu_adapter() -> Option<(bool, String)> {
     use js_sys::{Function, Promise, Reflect};
     use wasm_bindgen::JsCast;
-    let navigator = web_sys::window()?.navigator();
+    // The global's navigator: the page's window, or the library's Web Worker.
+    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
     let gpu = Reflect::get(&navigator, &"gpu".into()).ok()?;
     if gpu.is_undefined() || gpu.is_null() {
         return None;

@@ -5,6 +5,8 @@
 //!   many reviews), each taking its state from context.
 //! - [`state`]: each feature's signals, provided as context.
 //! - [`lifecycle`]: loading, verifying and building the model; WebGPU→CPU failover.
+//! - [`explain`]: a review's reading and explanation through the model (page and library).
+//! - [`library`]: the wasm exports the JS library's worker calls (`static/lib/`).
 //! - [`occlusion`]: what the model reads of a review, and the "Why?" explanation (DOM-free).
 //! - [`engine`]: WebGPU through burn's wgpu, flex on wasm as the fallback.
 //! - [`fetch`]: the model download with progress, file input, CSV download.
@@ -12,7 +14,9 @@
 
 pub mod app;
 pub mod engine;
+pub mod explain;
 pub mod fetch;
+pub mod library;
 pub mod lifecycle;
 pub mod occlusion;
 mod panels;

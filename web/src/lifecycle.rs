@@ -11,17 +11,12 @@ use std::ops::Range;
 use std::rc::Rc;
 
 use leptos::prelude::*;
-use model_core::bundle::Manifest;
+use model_core::bundle::{MANIFEST_FILE, Manifest};
 use model_core::tokenizer::Encoded;
 use model_core::{Classifier, MatmulPrecision, Prediction};
 
 use crate::engine::{Engine, best_device, device_for, webgpu_lost};
 use crate::fetch::{fetch_bytes, now_ms, yield_now};
-use crate::occlusion::{kept_windows, pieces};
-
-/// A review is tokenized in pieces of this many bytes, with a yield to the browser
-/// between pieces, so that a pasted novel never freezes the page.
-const PIECE_BYTES: usize = 16 * 1024;
 
 /// Where the page gets its model.
 #[derive(Clone)]
@@ -163,21 +158,18 @@ async fn fetch_bundle(state: ModelState, base: &str) -> Result<Bundle, String> {
         done += bytes.len() as u64;
         files.insert(f.name.clone(), bytes);
     }
+    // With its manifest the files are a bundle to `Classifier::open`.
+    files.insert(MANIFEST_FILE.into(), manifest_bytes);
     Ok(Bundle { manifest, files })
 }
 
-/// A bundle from files already in memory, each checked against the manifest's hash.
+/// A bundle from files already in memory; `Classifier::open` checks each file
+/// against the manifest's hash when it builds the model.
 fn bundle_from_files(files: &HashMap<String, Vec<u8>>) -> Result<Bundle, String> {
-    let manifest_bytes = files.get("manifest.json").ok_or(
+    let manifest_bytes = files.get(MANIFEST_FILE).ok_or(
         "manifest.json is missing: pick every file of a `trainer export --format web` folder",
     )?;
-    let manifest = Manifest::parse(manifest_bytes, "manifest.json").map_err(|e| e.to_string())?;
-    for f in &manifest.files {
-        let bytes = files
-            .get(&f.name)
-            .ok_or_else(|| format!("{} is missing (the manifest lists it)", f.name))?;
-        manifest.verify(&f.name, bytes).map_err(|e| e.to_string())?;
-    }
+    let manifest = Manifest::parse(manifest_bytes, MANIFEST_FILE).map_err(|e| e.to_string())?;
     Ok(Bundle {
         manifest,
         files: files.clone(),
@@ -232,13 +224,9 @@ fn describe(m: &Manifest, int8: bool) -> String {
 
 async fn build(bundle: &Bundle, engine: Engine) -> Result<Model, String> {
     let device = device_for(engine).await?;
-    let (classifier, _) = Classifier::from_bundle(
-        &bundle.manifest,
-        |name| bundle.files.get(name).map(Vec::as_slice),
-        &device,
-        16,
-    )
-    .map_err(|e| e.to_string())?;
+    let options = bundle.manifest.options(16);
+    let (classifier, _) =
+        Classifier::open(&bundle.files, &device, Some(options)).map_err(|e| e.to_string())?;
     // The first pass compiles GPU pipelines and touches every weight: do it now,
     // not when the user presses Classify.
     classifier
@@ -370,27 +358,5 @@ async fn read_review(
     text: &str,
 ) -> Result<(Encoded, Vec<Range<usize>>), String> {
     let model = state.model.get_value().ok_or("the model is not loaded")?;
-    let c = &model.classifier;
-    let parts = pieces(text, PIECE_BYTES);
-    let many = parts.len() > 1;
-    let (mut ids, mut offsets) = (Vec::new(), Vec::new());
-    for r in parts {
-        let (i, o) = c
-            .tokenizer
-            .content_ids_with_offsets(&text[r.clone()])
-            .map_err(|e| e.to_string())?;
-        ids.extend(i);
-        offsets.extend(o.into_iter().map(|(a, b)| (a + r.start, b + r.start)));
-        if many {
-            yield_now().await;
-        }
-    }
-    let (max_len, truncation) = (c.options.max_len, c.options.truncation);
-    let (head, tail) = truncation.split(max_len.saturating_sub(c.tokenizer.num_special()));
-    let windows = kept_windows(&offsets, text.len(), head, tail);
-    let encoded = c
-        .tokenizer
-        .wrap(ids, max_len, truncation)
-        .map_err(|e| e.to_string())?;
-    Ok((encoded, windows))
+    crate::explain::read_review(&model.classifier, text, yield_now).await
 }

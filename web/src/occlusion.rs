@@ -138,6 +138,28 @@ pub fn read_parts(review: &str, windows: &[Range<usize>]) -> (String, Vec<(usize
     (text, gaps)
 }
 
+/// Where a phrase of `plan.text` (`range`) lies in the review it came from, whose
+/// `windows` the model read: the same range for a whole review, else shifted into
+/// its window (phrases never straddle a gap, so each lies in one window).
+pub fn review_range(plan: &Plan, windows: &[Range<usize>], range: &Range<usize>) -> Range<usize> {
+    if plan.whole {
+        return range.clone();
+    }
+    // The windows' starts in `plan.text`, as `read_parts` joins them.
+    let mut at = 0;
+    for (i, w) in windows.iter().enumerate() {
+        if i > 0 && at > 0 {
+            at += 1;
+        }
+        let len = w.end - w.start;
+        if range.start >= at && range.end <= at + len {
+            return w.start + (range.start - at)..w.start + (range.end - at);
+        }
+        at += len;
+    }
+    range.clone()
+}
+
 /// Phrases for occlusion that never straddle a gap: each stretch between gaps gets
 /// its share of the `max` phrases.
 pub fn phrases_between(text: &str, gaps: &[(usize, usize)], max: usize) -> Vec<Range<usize>> {
@@ -255,6 +277,24 @@ pub fn segments(e: &Explanation) -> Vec<Segment> {
 #[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phrases_of_a_truncated_review_map_back_into_it() {
+        let review = "good start here, a very long and dull middle, bad ending now";
+        let head_end = review.find(',').unwrap();
+        let tail_start = review.rfind(',').unwrap() + 2;
+        let windows = vec![0..head_end, tail_start..review.len()];
+        let p = plan(review, &windows);
+        assert!(!p.whole);
+        for range in &p.phrases {
+            let back = review_range(&p, &windows, range);
+            assert_eq!(&review[back], &p.text[range.clone()]);
+        }
+        // A whole review's phrases are its own ranges.
+        let whole = plan(review, &[0..review.len()]);
+        let r = whole.phrases[1].clone();
+        assert_eq!(review_range(&whole, &[0..review.len()], &r), r);
+    }
 
     #[test]
     fn words_and_phrases_cover_the_text() {

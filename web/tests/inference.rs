@@ -8,7 +8,7 @@
 //! WebGPU adapter, so this needs no GPU.)
 #![cfg(target_arch = "wasm32")]
 
-use model_core::inference::HfBytes;
+use model_core::open::HfBytes;
 use model_core::{Classifier, InferenceOptions, MatmulPrecision, Truncation};
 use wasm_bindgen_test::*;
 use web::engine::{Engine, device_for};
@@ -31,7 +31,7 @@ async fn check(engine: Engine, products: MatmulPrecision) -> (f64, Vec<f32>) {
         truncation: Truncation::Head,
         batch_size: 4,
     };
-    let (mut classifier, _) = Classifier::from_hf_bytes(TINY, &device, options).unwrap();
+    let (mut classifier, _) = Classifier::open(&TINY, &device, Some(options)).unwrap();
     classifier.set_matmul_precision(products);
     let golden: serde_json::Value = serde_json::from_str(GOLDEN).unwrap();
     let texts: Vec<&str> = golden["texts"]
@@ -91,7 +91,7 @@ async fn line_break_tags_do_not_change_predictions_in_the_browser() {
         max_len: 64,
         ..InferenceOptions::default()
     };
-    let (classifier, _) = Classifier::from_hf_bytes(TINY, &device, options).unwrap();
+    let (classifier, _) = Classifier::open(&TINY, &device, Some(options)).unwrap();
     let texts = [
         "A fine film.<br /><br />I loved it.",
         "A fine film.  I loved it.",

@@ -37,7 +37,8 @@ pub fn test() -> Result<(), String> {
     test_web()?;
     stages.end("browser tests (Chromium, Firefox)");
     e2e()?;
-    stages.end("end-to-end (page build + Playwright)");
+    crate::pack::pack()?;
+    stages.end("end-to-end (page build + Playwright), npm pack");
     stages.print();
     Ok(())
 }
@@ -189,14 +190,16 @@ pub fn test_web() -> Result<(), String> {
     }
 }
 
-/// Build the page, serve it on a free port, and run the end-to-end test
-/// (`tests/e2e/e2e.mjs`, Playwright driving headless Chromium).
+/// Build the page, serve it on a free port, and run the end-to-end tests
+/// (Playwright driving headless Chromium): the page (`tests/e2e/e2e.mjs`) and the JS
+/// library (`tests/e2e/library.mjs`).
 pub fn e2e() -> Result<(), String> {
     let dist = build_web()?;
     let e2e_dir = root().join("tests/e2e");
     if !e2e_dir.join("node_modules/playwright-core").is_dir() {
         run_in(&e2e_dir, "npm", &["ci", "--no-audit", "--no-fund"], &[])?;
     }
+    check_types(&e2e_dir)?;
     let listener = serve::bind(0)?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     std::thread::spawn(move || serve::serve(listener, dist));
@@ -210,6 +213,77 @@ pub fn e2e() -> Result<(), String> {
         &["e2e.mjs"],
         &[("PAGE_URL", &url), ("ARTIFACTS", &artifacts_s)],
     )?;
+    // The JS library, with what `trainer predict` says for the same texts.
+    let texts = e2e_dir.join("texts.txt");
+    let expected = artifacts.join("trainer-predict.jsonl");
+    trainer_predict(&texts, &expected)?;
+    let (texts, expected) = (texts.to_string_lossy(), expected.to_string_lossy());
+    run_in(
+        &e2e_dir,
+        "node",
+        &["library.mjs"],
+        &[
+            ("PAGE_URL", &url),
+            ("ARTIFACTS", &artifacts_s),
+            ("TEXTS", &texts),
+            ("EXPECTED", &expected),
+        ],
+    )?;
     eprintln!("screenshots and logs: {}", artifacts.display());
     Ok(())
+}
+
+/// `trainer predict --model static/model --products int8` (on the CPU) on the lines of `texts`,
+/// its JSONL into `out`: what the library's answers must equal.
+fn trainer_predict(texts: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
+    // The trainer binary the native tests built (the same build graph, so after
+    // `cargo test --workspace` this compiles nothing; `cargo build -p trainer` would
+    // build the dependencies again with another feature set).
+    run(
+        "cargo",
+        &["test", "--workspace", "--no-run", "--quiet"],
+        &[],
+    )?;
+    let input = std::fs::File::open(texts).map_err(|e| format!("{}: {e}", texts.display()))?;
+    let output = std::fs::File::create(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let model = root().join("static/model");
+    let status = Command::new(target_dir().join("debug/trainer"))
+        .args(["predict", "--model"])
+        .arg(&model)
+        .args(["--products", "int8", "--backend", "flex"])
+        .stdin(input)
+        .stdout(output)
+        .status()
+        .map_err(|e| format!("cannot start trainer: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("trainer predict failed ({status})"))
+    }
+}
+
+/// The JS library's TypeScript declarations are generated from its JSDoc (and its
+/// JSDoc types checked): the committed `static/lib/bert-sentiment.d.ts` must be what
+/// `npm run types` writes now.
+fn check_types(e2e_dir: &std::path::Path) -> Result<(), String> {
+    let out = target_dir().join("lib-types");
+    let out_s = out.to_string_lossy();
+    run_in(
+        e2e_dir,
+        "npx",
+        &["tsc", "-p", "tsconfig.lib.json", "--outDir", &out_s],
+        &[],
+    )?;
+    let name = "bert-sentiment.d.ts";
+    let fresh = std::fs::read(out.join(name)).map_err(|e| format!("{out_s}/{name}: {e}"))?;
+    let committed_path = root().join("static/lib").join(name);
+    let committed = std::fs::read(&committed_path).unwrap_or_default();
+    if fresh == committed {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is out of date: run `npm run types` in tests/e2e and commit it",
+            committed_path.display()
+        ))
+    }
 }

@@ -4,10 +4,12 @@
 //!   serve it on `http://127.0.0.1:8080`.
 //! - `test`: formatting, clippy, every native test, the web crate's tests in headless
 //!   Chromium (flex-wasm and WebGPU through SwiftShader), then the end-to-end test of
-//!   the built page.
+//!   the built page and the JS library.
+//! - `pack`: the JS library as an npm package.
 
 mod bench_web;
 mod checks;
+mod pack;
 mod page;
 mod serve;
 mod tools;
@@ -21,7 +23,8 @@ const USAGE: &str = "usage: cargo xtask <task>
   test                           fmt, clippy, cargo deny, native tests, browser tests, end-to-end test
   deny                           only cargo deny (licenses, bans, sources; advisories when reachable)
   test-web                       only the web crate's browser tests (headless Chromium and Firefox)
-  e2e                            only the end-to-end test of the built page
+  e2e                            only the end-to-end tests of the built page and the JS library
+  pack                           the JS library as an npm package (target/npm/bert-sentiment-0.1.0.tgz)
   bench-web                      browser benchmark: our engine vs Transformers.js (dev-only; needs ../shared)";
 
 fn main() -> ExitCode {
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
         "test-web" => checks::test_web(),
         "deny" => checks::deny(),
         "e2e" => checks::e2e(),
+        "pack" => pack::pack().map(|_| ()),
         "bench-web" => bench_web::bench_web(),
         _ => Err(USAGE.into()),
     };

@@ -1,4 +1,5 @@
-//! Building the page into `$CARGO_TARGET_DIR/dist`: the static files as they are, the
+//! Building the page into `$CARGO_TARGET_DIR/dist`: the static files as they are (the
+//! JS library in `lib/` among them), the examples in `examples/`, the
 //! plain simd128 module, the relaxed-SIMD module beside it, and a report of what a
 //! first visit downloads.
 //!
@@ -31,6 +32,8 @@ pub fn build_web() -> Result<PathBuf, String> {
         std::fs::remove_dir_all(&dist).map_err(|e| format!("{}: {e}", dist.display()))?;
     }
     copy_static(&root().join("static"), &dist)?;
+    // The examples for web developers, served beside the page (`/examples/embed/`).
+    copy_static(&root().join("web/examples"), &dist.join("examples"))?;
     // The plain simd128 module (every browser with WebAssembly SIMD) at the root, and
     // the one with relaxed SIMD's fused multiply-add and dot product in `relaxed/`,
     // which `static/boot.js` loads where the browser validates it.
@@ -40,8 +43,9 @@ pub fn build_web() -> Result<PathBuf, String> {
     Ok(dist)
 }
 
-/// `static/` into `dist`, except its README (the folder's notes, not the site's).
-fn copy_static(from: &Path, to: &Path) -> Result<(), String> {
+/// A folder of `static/` (or `from`) into `to`, except READMEs (a folder's notes,
+/// not the site's).
+pub fn copy_static(from: &Path, to: &Path) -> Result<(), String> {
     std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
     let entries = std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))?;
     for entry in entries {

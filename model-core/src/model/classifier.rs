@@ -59,9 +59,9 @@ impl BertForSequenceClassification {
         ))
     }
 
-    /// Load burn's own burnpack format (what the trainer checkpoints and exports).
-    /// `source_name` names the file in errors.
-    pub fn load_burnpack(
+    /// Load burn's own burnpack format (what the trainer checkpoints and exports);
+    /// [`crate::open::read_model`] is the way in. `source_name` names the file in errors.
+    pub(crate) fn load_burnpack(
         config: &BertConfig,
         num_labels: usize,
         store: &mut burn_store::BurnpackStore,

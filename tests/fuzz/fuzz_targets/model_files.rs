@@ -5,7 +5,7 @@
 
 use burn::tensor::Device;
 use libfuzzer_sys::fuzz_target;
-use model_core::inference::HfBytes;
+use model_core::open::HfBytes;
 use model_core::{Classifier, InferenceOptions, Truncation};
 
 const CONFIG: &[u8] = include_bytes!("../../../model-core/tests/fixtures/tiny/finetuned/config.json");
@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
         tokenizer_json: TOKENIZER,
         safetensors,
     };
-    match Classifier::from_hf_bytes(files, &Device::flex(), options) {
+    match Classifier::open(&files, &Device::flex(), Some(options)) {
         Ok((classifier, _)) => {
             // A config the fuzzer made may describe a huge model: only run small ones.
             let c = &classifier.config;

@@ -5,7 +5,7 @@ use anyhow::Result;
 use model_core::model::BertForSequenceClassification;
 
 use super::outputs::{log_metrics, save_model_folder};
-use super::setup::{Run, load_burnpack};
+use super::setup::{Run, load_saved};
 use crate::checkpoint::{TrainState, write_atomic};
 use crate::evaluate::evaluate_model;
 use crate::metrics::Summary;
@@ -47,10 +47,10 @@ fn test_best(run: &Run, state: &TrainState) -> Result<Summary> {
         "evaluating the best model on {} test reviews",
         test.examples.len()
     );
-    let best_model = load_burnpack(
+    let best_model = load_saved(
         &run.config,
         run.num_labels(),
-        &run.run_dir.join("best").join("model.bpk"),
+        &run.run_dir.join("best"),
         &run.base_device,
     )?;
     let summary = evaluate_model(
@@ -116,13 +116,7 @@ mod tests {
             "positive"
         );
         // `final/` holds the weights training ended with.
-        let saved = load_burnpack(
-            &run.config,
-            2,
-            &out.join("final/model.bpk"),
-            &run.base_device,
-        )
-        .unwrap();
+        let saved = load_saved(&run.config, 2, &out.join("final"), &run.base_device).unwrap();
         assert_eq!(testing::weights(&saved), testing::weights(&p.model));
 
         let results = read_json(&out.join("results.json"));

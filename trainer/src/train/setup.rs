@@ -13,8 +13,9 @@ use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use model_core::backend::select_devices;
 use model_core::hub::resolve_model;
-use model_core::loader::ModelFiles;
+use model_core::loader::ModelFolder;
 use model_core::model::BertForSequenceClassification;
+use model_core::open::read_model;
 use model_core::tokenizer::Encoded;
 use model_core::{BertConfig, BertTokenizer};
 
@@ -92,8 +93,8 @@ pub fn open(args: &FineTuneArgs) -> Result<(Run, Progress)> {
     let s = &cfg.settings;
     let (train, valid, test) = load_data(&cfg)?;
 
-    let files = ModelFiles::in_dir(&resolve_model(&s.model)?)?;
-    let mut config = BertConfig::from_file(&files.config)?;
+    let files = ModelFolder::in_dir(&resolve_model(&s.model)?)?;
+    let mut config = files.config()?;
     let tokenizer = files.tokenizer()?;
     check_max_len(s.max_len, &config)?;
     config.set_labels(&train.labels);
@@ -285,7 +286,7 @@ fn load_progress(
     let s = &cfg.settings;
     if let Some((dir, state)) = resume {
         eprintln!("resuming from {} (step {})", dir.display(), state.step);
-        let model = load_burnpack(config, num_labels, &dir.join("model.bpk"), device)?;
+        let model = load_saved(config, num_labels, dir, device)?;
         let optim = optimizer(s.weight_decay)?
             .load(dir.join("optimizer.bpk"))
             .map_err(|e| anyhow::anyhow!("{}: {e:?}", dir.join("optimizer.bpk").display()))?;
@@ -296,7 +297,7 @@ fn load_progress(
         });
     }
     device.seed(s.seed);
-    let files = ModelFiles::in_dir(&resolve_model(&s.model)?)?;
+    let files = ModelFolder::in_dir(&resolve_model(&s.model)?)?;
     let mut ckpt = files.checkpoint()?;
     let (model, report) =
         BertForSequenceClassification::load(config, num_labels, &mut ckpt, device)?;
@@ -310,21 +311,19 @@ fn load_progress(
     })
 }
 
-/// A model the trainer saved (`model.bpk` of a checkpoint or of `best/`).
-pub fn load_burnpack(
+/// The model the trainer saved in `dir` (`model.bpk` of a checkpoint, `best/` or
+/// `final/`), read by model-core's one weights reader.
+pub fn load_saved(
     config: &BertConfig,
     num_labels: usize,
-    path: &Path,
+    dir: &Path,
     device: &Device,
 ) -> Result<BertForSequenceClassification> {
-    let mut store = burn::store::BurnpackStore::from_file(path).auto_extension(false);
-    let (model, _) = BertForSequenceClassification::load_burnpack(
-        config,
-        num_labels,
-        &mut store,
-        &path.display().to_string(),
-        device,
-    )?;
+    let folder = ModelFolder {
+        dir: dir.into(),
+        weights: "model.bpk",
+    };
+    let (model, _) = read_model(&folder, folder.weights, config, num_labels, device)?;
     Ok(model)
 }
 

@@ -261,7 +261,7 @@ mod tests {
     use crate::data::{self, Columns, Split};
     use crate::train::testing::{self, backbone_without_dropout, tiny};
     use model_core::Truncation;
-    use model_core::loader::ModelFiles;
+    use model_core::loader::ModelFolder;
     use tempfile::TempDir;
 
     /// A few tiny reviews, alternately positive and negative, tokenized for the tiny
@@ -277,7 +277,7 @@ mod tests {
         /// `n` reviews (at most 20).
         fn new(n: usize) -> Self {
             let backbone = backbone_without_dropout();
-            let files = ModelFiles::in_dir(backbone.path()).unwrap();
+            let files = ModelFolder::in_dir(backbone.path()).unwrap();
             let tokenizer = files.tokenizer().unwrap();
             let all =
                 data::load(&tiny("reviews.jsonl"), Split::Train, &Columns::default()).unwrap();
@@ -302,8 +302,8 @@ mod tests {
 
         /// The backbone with a new two-class head, initialised from a fixed seed.
         fn model(&self, device: &Device) -> BertForSequenceClassification {
-            let files = ModelFiles::in_dir(self.backbone.path()).unwrap();
-            let config = model_core::BertConfig::from_file(&files.config).unwrap();
+            let files = ModelFolder::in_dir(self.backbone.path()).unwrap();
+            let config = files.config().unwrap();
             let mut ckpt = files.checkpoint().unwrap();
             device.seed(7);
             BertForSequenceClassification::load(&config, 2, &mut ckpt, device)

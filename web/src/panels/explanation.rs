@@ -6,9 +6,10 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::progress::progress_view;
+use crate::explain::occlude;
 use crate::fetch::yield_now;
 use crate::lifecycle::{ModelState, predict, token_count};
-use crate::occlusion::{Explanation, Plan, Segment, plan, segments, variants_per_run, without};
+use crate::occlusion::{Explanation, Segment, plan, segments, variants_per_run};
 use crate::state::{ExplainState, ReviewState};
 use crate::text::positive_index;
 
@@ -51,57 +52,27 @@ fn explain(model: ModelState, review: ReviewState, state: ExplainState) {
     };
     let labels = model.labels.get_untracked();
     let pos = positive_index(&labels);
-    let Plan {
-        text,
-        gaps,
-        whole,
-        phrases: groups,
-    } = plan(&review.text.get_untracked(), &shown.windows);
+    let planned = plan(&review.text.get_untracked(), &shown.windows);
     model.busy.set(true);
-    state.explaining.set(Some((0, groups.len())));
+    state.explaining.set(Some((0, planned.phrases.len())));
     spawn_local(async move {
-        let base = if whole {
-            shown.prediction.probabilities[pos].1
-        } else {
-            match predict(model, &[text.as_str()]).await {
-                Ok(p) => {
-                    yield_now().await;
-                    p[0].probabilities[pos].1
-                }
-                Err(e) => {
-                    review.error.set(Some(e));
-                    state.explaining.set(None);
-                    model.busy.set(false);
-                    return;
-                }
-            }
-        };
-        let per_run = variants_per_run(token_count(model, &text));
-        let mut spans = Vec::with_capacity(groups.len());
-        for chunk in groups.chunks(per_run) {
-            let variants: Vec<String> = chunk.iter().map(|g| without(&text, g)).collect();
+        let per_run = variants_per_run(token_count(model, &planned.text));
+        let base = planned.whole.then(|| shown.prediction.probabilities[pos].1);
+        let run = |variants: Vec<String>| async move {
             let refs: Vec<&str> = variants.iter().map(String::as_str).collect();
-            match predict(model, &refs).await {
-                Ok(preds) => {
-                    for (g, p) in chunk.iter().zip(preds) {
-                        spans.push((g.clone(), base - p.probabilities[pos].1));
-                    }
-                }
-                Err(e) => {
-                    review.error.set(Some(e));
-                    break;
-                }
-            }
-            state.explaining.set(Some((spans.len(), groups.len())));
+            let p = predict(model, &refs).await;
             yield_now().await;
-        }
-        if spans.len() == groups.len() {
-            state.explanation.set(Some(Explanation {
-                text,
+            p
+        };
+        let progress = |done, total| state.explaining.set(Some((done, total)));
+        match occlude(&planned, base, pos, per_run, run, progress).await {
+            Ok(spans) => state.explanation.set(Some(Explanation {
+                text: planned.text,
                 spans,
                 positive: labels[pos].clone(),
-                gaps,
-            }));
+                gaps: planned.gaps,
+            })),
+            Err(e) => review.error.set(Some(e)),
         }
         state.explaining.set(None);
         model.busy.set(false);

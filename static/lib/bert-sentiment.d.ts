@@ -1,0 +1,140 @@
+/** A sentiment classifier running in its own Web Worker. */
+export class SentimentClassifier {
+    /**
+     * Load a model: the URL of a web bundle folder (`manifest.json` and the files it
+     * lists, each checked against its SHA-256), or the files of one opened from disk.
+     * @param {string | URL | BundleFiles} source
+     * @param {LoadOptions} [options]
+     * @returns {Promise<SentimentClassifier>}
+     */
+    static load(source: string | URL | BundleFiles, options?: LoadOptions): Promise<SentimentClassifier>;
+    /** What was loaded and where it runs. @returns {ClassifierInfo} */
+    get info(): ClassifierInfo;
+    /**
+     * The worker running the model, for advanced use (it is replaced if it dies).
+     * @returns {Worker | null}
+     */
+    get worker(): Worker | null;
+    /**
+     * Classify each text.
+     * @param {string | string[]} texts
+     * @param {RequestOptions} [options]
+     * @returns {Promise<Classification[]>}
+     */
+    classify(texts: string | string[], options?: RequestOptions): Promise<Classification[]>;
+    /**
+     * Which phrases of `text` moved the answer, and how much (occlusion: each phrase
+     * removed in turn).
+     * @param {string} text
+     * @param {RequestOptions} [options]
+     * @returns {Promise<ExplainedPhrase[]>}
+     */
+    explain(text: string, options?: RequestOptions): Promise<ExplainedPhrase[]>;
+    /** End the worker and free the model. Later calls reject. */
+    dispose(): void;
+    #private;
+}
+export type Engine = "auto" | "webgpu" | "cpu";
+export type LoadProgress = {
+    stage: "download" | "build";
+    /**
+     * the file being downloaded
+     */
+    file: string | null;
+    /**
+     * bytes of the whole bundle so far
+     */
+    loaded: number;
+    /**
+     * bytes of the whole bundle
+     */
+    total: number;
+};
+export type LoadOptions = {
+    /**
+     * 'auto' (default): WebGPU where the browser has a hardware adapter, else the CPU
+     */
+    engine?: Engine;
+    /**
+     * CPU threads; this build runs one
+     */
+    threads?: "auto" | number;
+    onProgress?: (p: LoadProgress) => void;
+};
+export type BundleFiles = {
+    /**
+     * every file of a `trainer export --format web` folder (or a Hugging Face folder)
+     */
+    files: FileList | File[] | Map<string, Uint8Array>;
+};
+export type Classification = {
+    /**
+     * the most probable label
+     */
+    label: string;
+    /**
+     * its probability
+     */
+    confidence: number;
+    /**
+     * every label's probability
+     */
+    probabilities: Record<string, number>;
+    /**
+     * the text's tokens before truncation
+     */
+    tokens: number;
+    /**
+     * whether the text was longer than the model reads
+     */
+    truncated: boolean;
+};
+export type ExplainedPhrase = {
+    /**
+     * the phrase
+     */
+    text: string;
+    /**
+     * where it starts in the text (UTF-16 index, as String.slice takes)
+     */
+    start: number;
+    /**
+     * where it ends
+     */
+    end: number;
+    /**
+     * p(positive) with the phrase minus p(positive) without it
+     */
+    delta: number;
+};
+export type ClassifierInfo = {
+    engine: "webgpu" | "cpu";
+    threads: number;
+    labels: string[];
+    /**
+     * tokens the model reads per text
+     */
+    maxLen: number;
+    /**
+     * how longer texts are shortened ('head' or 'head+tail')
+     */
+    truncation: string;
+    /**
+     * how the weights are stored (f32, f16, int8)
+     */
+    dtype: string;
+    /**
+     * the arithmetic of the matrix products
+     */
+    products: "f32" | "int8";
+    /**
+     * the model's size in bytes
+     */
+    bytes: number;
+};
+export type RequestOptions = {
+    /**
+     * abort the request: its promise rejects with an AbortError
+     */
+    signal?: AbortSignal;
+};

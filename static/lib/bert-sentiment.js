@@ -1,0 +1,271 @@
+// bert-sentiment: a BERT sentiment classifier you trained yourself, running on the
+// user's device in a Web Worker (WebGPU or WebAssembly), with nothing sent anywhere.
+//
+//   import { SentimentClassifier } from './lib/bert-sentiment.js';
+//   const clf = await SentimentClassifier.load('./model/');
+//   const [r] = await clf.classify(['I loved it.']);   // r.label, r.confidence, ...
+//
+// Every failure is a rejected promise with an Error that names what failed.
+
+/**
+ * @typedef {'auto' | 'webgpu' | 'cpu'} Engine
+ *
+ * @typedef {object} LoadProgress
+ * @property {'download' | 'build'} stage
+ * @property {string | null} file  the file being downloaded
+ * @property {number} loaded  bytes of the whole bundle so far
+ * @property {number} total  bytes of the whole bundle
+ *
+ * @typedef {object} LoadOptions
+ * @property {Engine} [engine]  'auto' (default): WebGPU where the browser has a hardware adapter, else the CPU
+ * @property {'auto' | number} [threads]  CPU threads; this build runs one
+ * @property {(p: LoadProgress) => void} [onProgress]
+ *
+ * @typedef {object} BundleFiles
+ * @property {FileList | File[] | Map<string, Uint8Array>} files  every file of a `trainer export --format web` folder (or a Hugging Face folder)
+ *
+ * @typedef {object} Classification
+ * @property {string} label  the most probable label
+ * @property {number} confidence  its probability
+ * @property {Record<string, number>} probabilities  every label's probability
+ * @property {number} tokens  the text's tokens before truncation
+ * @property {boolean} truncated  whether the text was longer than the model reads
+ *
+ * @typedef {object} ExplainedPhrase
+ * @property {string} text  the phrase
+ * @property {number} start  where it starts in the text (UTF-16 index, as String.slice takes)
+ * @property {number} end  where it ends
+ * @property {number} delta  p(positive) with the phrase minus p(positive) without it
+ *
+ * @typedef {object} ClassifierInfo
+ * @property {'webgpu' | 'cpu'} engine
+ * @property {number} threads
+ * @property {string[]} labels
+ * @property {number} maxLen  tokens the model reads per text
+ * @property {string} truncation  how longer texts are shortened ('head' or 'head+tail')
+ * @property {string} dtype  how the weights are stored (f32, f16, int8)
+ * @property {'f32' | 'int8'} products  the arithmetic of the matrix products
+ * @property {number} bytes  the model's size in bytes
+ *
+ * @typedef {object} RequestOptions
+ * @property {AbortSignal} [signal]  abort the request: its promise rejects with an AbortError
+ */
+
+let workers = 0;
+
+/** A sentiment classifier running in its own Web Worker. */
+export class SentimentClassifier {
+  /** @type {Worker | null} */
+  #worker = null;
+  /** @type {Promise<void> | null} */
+  #ready = null;
+  #nextId = 1;
+  /** @type {Map<number, {resolve: Function, reject: Function, onProgress?: Function}>} */
+  #pending = new Map();
+  /** @type {{source: object, engine: Engine} | null} */
+  #source = null;
+  /** @type {ClassifierInfo | null} */
+  #info = null;
+  #disposed = false;
+
+  /** Use {@link SentimentClassifier.load}. */
+  constructor() {}
+
+  /**
+   * Load a model: the URL of a web bundle folder (`manifest.json` and the files it
+   * lists, each checked against its SHA-256), or the files of one opened from disk.
+   * @param {string | URL | BundleFiles} source
+   * @param {LoadOptions} [options]
+   * @returns {Promise<SentimentClassifier>}
+   */
+  static async load(source, options = {}) {
+    const engine = options.engine ?? 'auto';
+    if (!['auto', 'webgpu', 'cpu'].includes(engine)) {
+      throw new Error(`engine '${engine}': expected 'auto', 'webgpu' or 'cpu'`);
+    }
+    const threads = options.threads ?? 'auto';
+    if (threads !== 'auto' && !(Number.isInteger(threads) && threads >= 1)) {
+      throw new Error(`threads ${threads}: expected 'auto' or a whole number from 1`);
+    }
+    const clf = new SentimentClassifier();
+    clf.#source = { source: await describeSource(source), engine };
+    try {
+      await clf.#load(options.onProgress);
+    } catch (e) {
+      clf.dispose();
+      throw e;
+    }
+    return clf;
+  }
+
+  /** What was loaded and where it runs. @returns {ClassifierInfo} */
+  get info() {
+    if (!this.#info) throw new Error('the classifier is not loaded');
+    return { ...this.#info, labels: [...this.#info.labels] };
+  }
+
+  /**
+   * The worker running the model, for advanced use (it is replaced if it dies).
+   * @returns {Worker | null}
+   */
+  get worker() {
+    return this.#worker;
+  }
+
+  /**
+   * Classify each text.
+   * @param {string | string[]} texts
+   * @param {RequestOptions} [options]
+   * @returns {Promise<Classification[]>}
+   */
+  async classify(texts, options = {}) {
+    const list = typeof texts === 'string' ? [texts] : texts;
+    if (!Array.isArray(list) || list.some((t) => typeof t !== 'string')) {
+      throw new TypeError('classify: expected a string or an array of strings');
+    }
+    if (list.length === 0) return [];
+    return this.#request({ op: 'classify', texts: list }, options);
+  }
+
+  /**
+   * Which phrases of `text` moved the answer, and how much (occlusion: each phrase
+   * removed in turn).
+   * @param {string} text
+   * @param {RequestOptions} [options]
+   * @returns {Promise<ExplainedPhrase[]>}
+   */
+  async explain(text, options = {}) {
+    if (typeof text !== 'string') throw new TypeError('explain: expected a string');
+    if (text.trim() === '') return [];
+    return this.#request({ op: 'explain', text }, options);
+  }
+
+  /** End the worker and free the model. Later calls reject. */
+  dispose() {
+    this.#disposed = true;
+    this.#stop(new Error('the classifier was disposed'));
+  }
+
+  async #load(onProgress) {
+    this.#start();
+    const { source, engine } = this.#source;
+    this.#info = await this.#send({ op: 'load', source, engine }, onProgress);
+  }
+
+  // A fresh worker; `#ready` settles when its module started (or failed to).
+  #start() {
+    const lock = `bert-sentiment-worker-${Date.now()}-${workers++}-${Math.random()}`;
+    const url = new URL('./worker.js', import.meta.url);
+    url.searchParams.set('lock', lock);
+    const worker = new Worker(url, { type: 'module', name: 'bert-sentiment' });
+    this.#worker = worker;
+    this.#ready = new Promise((resolve, reject) => {
+      worker.addEventListener('message', (e) => {
+        if (e.data?.ready === true) resolve();
+        else if (e.data?.ready === false) reject(new Error(e.data.error));
+      });
+      worker.addEventListener('error', (e) => {
+        e.preventDefault?.();
+        reject(new Error(`the classifier's worker failed to start: ${e.message || 'script error'}`));
+      });
+    });
+    worker.addEventListener('message', (e) => this.#receive(e.data));
+    worker.addEventListener('error', (e) => this.#died(worker, e.message || 'script error'));
+    this.#ready.then(() => {
+      // Granted only once the worker has ended, however it ended.
+      navigator.locks?.request(lock, () => this.#died(worker, 'it was terminated or crashed'));
+    }, () => {});
+  }
+
+  #died(worker, why) {
+    if (worker !== this.#worker) return;
+    this.#stop(new Error(`the classifier's worker stopped (${why}); the next call starts a new one`));
+  }
+
+  #stop(error) {
+    const worker = this.#worker;
+    this.#worker = null;
+    this.#ready = null;
+    worker?.terminate();
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of pending) p.reject(error);
+  }
+
+  #receive(msg) {
+    const p = this.#pending.get(msg?.id);
+    if (!p) return;
+    if (msg.progress) {
+      try {
+        p.onProgress?.(msg.progress);
+      } catch (e) {
+        console.error(e);
+      }
+      return;
+    }
+    this.#pending.delete(msg.id);
+    if (msg.ok) p.resolve(msg.value);
+    else p.reject(new Error(msg.error));
+  }
+
+  /**
+   * @param {object} message
+   * @param {RequestOptions} [options]
+   */
+  async #request(message, { signal } = {}) {
+    if (this.#disposed) throw new Error('the classifier was disposed');
+    if (!this.#info) throw new Error('the classifier is not loaded: await SentimentClassifier.load() first');
+    signal?.throwIfAborted();
+    if (!this.#worker) {
+      // The last worker died: start another with the same model.
+      await this.#load();
+    }
+    return this.#send(message, undefined, signal);
+  }
+
+  async #send(message, onProgress, signal) {
+    const worker = this.#worker;
+    await this.#ready;
+    if (worker !== this.#worker || !worker) throw new Error("the classifier's worker stopped");
+    signal?.throwIfAborted();
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      const abort = () => {
+        if (!this.#pending.delete(id)) return;
+        worker.postMessage({ op: 'cancel', id });
+        reject(signal.reason ?? new DOMException('the request was aborted', 'AbortError'));
+      };
+      const done = (f) => (v) => {
+        signal?.removeEventListener('abort', abort);
+        f(v);
+      };
+      this.#pending.set(id, { resolve: done(resolve), reject: done(reject), onProgress });
+      signal?.addEventListener('abort', abort, { once: true });
+      worker.postMessage({ id, ...message });
+    });
+  }
+}
+
+// The source as the worker takes it: a URL resolved against this page, or a Map of
+// file name to bytes.
+async function describeSource(source) {
+  if (typeof source === 'string' || source instanceof URL) {
+    return { url: String(source), from: globalThis.location?.href ?? import.meta.url };
+  }
+  if (source && source.files) {
+    const files = new Map();
+    if (source.files instanceof Map) {
+      for (const [name, bytes] of source.files) {
+        if (!(bytes instanceof Uint8Array)) throw new TypeError(`files: ${name} is not a Uint8Array`);
+        files.set(name, bytes);
+      }
+    } else {
+      for (const file of Array.from(source.files)) {
+        files.set(file.name, new Uint8Array(await file.arrayBuffer()));
+      }
+    }
+    if (files.size === 0) throw new Error('files: no files given');
+    return { files };
+  }
+  throw new TypeError("load: expected a bundle folder's URL or { files }");
+}
