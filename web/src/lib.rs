@@ -22,3 +22,7 @@ pub mod occlusion;
 mod panels;
 pub mod state;
 pub mod text;
+
+// The unit tests run in the browser (`cargo xtask test-web`), where the crate runs.
+#[cfg(test)]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

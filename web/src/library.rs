@@ -246,8 +246,9 @@ fn utf16_range(text: &str, range: &Range<usize>) -> Range<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
 
-    #[test]
+    #[wasm_bindgen_test]
     fn ranges_count_utf16_units() {
         let text = "Très 😀 bien";
         let bien = text.find("bien").unwrap();

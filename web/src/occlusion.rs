@@ -277,8 +277,9 @@ pub fn segments(e: &Explanation) -> Vec<Segment> {
 #[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
 
-    #[test]
+    #[wasm_bindgen_test]
     fn phrases_of_a_truncated_review_map_back_into_it() {
         let review = "good start here, a very long and dull middle, bad ending now";
         let head_end = review.find(',').unwrap();
@@ -296,7 +297,7 @@ mod tests {
         assert_eq!(review_range(&whole, &[0..review.len()], &r), r);
     }
 
-    #[test]
+    #[wasm_bindgen_test]
     fn words_and_phrases_cover_the_text() {
         let t = "  A truly  great\nfilm! ";
         let w = word_spans(t);
@@ -316,7 +317,7 @@ mod tests {
         assert_eq!(&multi[w[2].clone()], "naïve");
     }
 
-    #[test]
+    #[wasm_bindgen_test]
     fn pieces_cover_the_text_and_end_after_whitespace() {
         let t = "héllo wörld, a fine film ".repeat(50) + &"x".repeat(300) + " end";
         let p = pieces(&t, 64);
@@ -338,7 +339,7 @@ mod tests {
         assert_eq!(pieces("short", 8), vec![0..5]);
     }
 
-    #[test]
+    #[wasm_bindgen_test]
     fn kept_windows_follow_the_token_offsets() {
         // "aa bb cc dd ee": five tokens.
         let offsets = [(0, 2), (3, 5), (6, 8), (9, 11), (12, 14)];
@@ -348,7 +349,7 @@ mod tests {
         assert_eq!(kept_windows(&offsets, 14, 4, 1), vec![0..14]);
     }
 
-    #[test]
+    #[wasm_bindgen_test]
     fn word_spans_cover_every_non_space_character_once() {
         let t = "\tUn film  très\u{a0}bon,\r\nvraiment ";
         let spans = word_spans(t);
@@ -368,7 +369,7 @@ mod tests {
         }
     }
 
-    #[test]
+    #[wasm_bindgen_test]
     fn removing_a_phrase_removes_exactly_its_words() {
         let t = "It was, frankly, a triumph — of editing.";
         let words = word_spans(t);
@@ -387,7 +388,7 @@ mod tests {
         }
     }
 
-    #[test]
+    #[wasm_bindgen_test]
     fn a_truncated_review_is_explained_on_what_the_model_read() {
         // The model read "aa bb" and "ee" of "aa bb cc dd ee".
         let review = "aa bb cc dd ee";
@@ -412,7 +413,7 @@ mod tests {
         assert_eq!(whole.phrases, [0..4, 5..9]);
     }
 
-    #[test]
+    #[wasm_bindgen_test]
     fn phrases_never_straddle_a_gap() {
         let text = "aa bb ee";
         let gaps = [(5, 7)];
@@ -427,7 +428,7 @@ mod tests {
         assert!(phrases_between(&long, &[], MAX_PHRASES).len() <= MAX_PHRASES);
     }
 
-    #[test]
+    #[wasm_bindgen_test]
     fn segments_put_the_gaps_in_the_plain_text() {
         let e = Explanation {
             text: "aa bb cc".into(),
@@ -447,7 +448,7 @@ mod tests {
         );
     }
 
-    #[test]
+    #[wasm_bindgen_test]
     fn runs_hold_about_256_tokens() {
         assert_eq!(variants_per_run(0), MAX_VARIANTS_PER_RUN);
         assert_eq!(variants_per_run(10), MAX_VARIANTS_PER_RUN);

@@ -140,12 +140,13 @@ pub fn capitalize(s: &str) -> String {
 #[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
 
     fn labels() -> Vec<String> {
         vec!["negative".into(), "positive".into()]
     }
 
-    #[test]
+    #[wasm_bindgen_test]
     fn batch_formats_parse_with_labels_mapped() {
         let l = labels();
         let j = "{\"text\": \"good\", \"label\": \"positive\"}\n\n{\"review\": \"bad\", \"label\": 0}\n{\"text\": \"meh\"}\n";
@@ -168,7 +169,7 @@ mod tests {
         );
     }
 
-    #[test]
+    #[wasm_bindgen_test]
     fn batch_errors_name_the_line() {
         let l = labels();
         let e = parse_batch("r.jsonl", "{\"text\": \"a\"}\n{oops\n", &l).unwrap_err();
@@ -184,7 +185,7 @@ mod tests {
         assert!(e.starts_with("r.csv:3"), "{e}");
     }
 
-    #[test]
+    #[wasm_bindgen_test]
     fn csv_output_quotes_and_confusion_counts() {
         let rows = vec![
             BatchRow {

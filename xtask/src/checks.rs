@@ -15,6 +15,11 @@ fn chromedriver() -> String {
     std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into())
 }
 
+/// The native tests: every crate but the page's, whose tests (unit tests included)
+/// run in the browser, where it runs (`test_web`); compiling it natively would build
+/// its UI dependencies a second time only for that.
+const NATIVE_TESTS: [&str; 4] = ["test", "--workspace", "--exclude", "web"];
+
 pub fn test() -> Result<(), String> {
     let mut stages = Stages::start();
     run("cargo", &["fmt", "--all", "--check"], &[])?;
@@ -32,7 +37,7 @@ pub fn test() -> Result<(), String> {
     )?;
     deny()?;
     stages.end("formatting, clippy, cargo deny");
-    run("cargo", &["test", "--workspace"], &[])?;
+    run("cargo", &NATIVE_TESTS, &[])?;
     stages.end("native tests");
     test_web()?;
     stages.end("browser tests (Chromium, Firefox)");
@@ -161,10 +166,10 @@ fn browser_tests(driver: (&str, &str), extra: &[&str]) -> Result<(), String> {
 /// The web crate's tests in headless Chromium (and Firefox where installed).
 pub fn test_web() -> Result<(), String> {
     let chrome = chromedriver();
-    // All the tests, then the browser-inference ones again in the page's second module
+    // All the tests (the unit tests too), then the browser-inference ones again in the page's second module
     // (relaxed SIMD: the f32 kernel's fused multiply-add and the int8 kernel's dot
     // product), in Chromium, which has relaxed SIMD.
-    browser_tests(("CHROMEDRIVER", &chrome), &[])?;
+    browser_tests(("CHROMEDRIVER", &chrome), &["--lib"])?;
     browser_tests(
         ("CHROMEDRIVER", &chrome),
         &["--test", "inference", "--features", "relaxed-simd"],
@@ -175,7 +180,7 @@ pub fn test_web() -> Result<(), String> {
         .find(|f| version_of(f).is_some());
     let gecko = std::env::var("GECKODRIVER").unwrap_or_else(|_| "geckodriver".into());
     match (firefox, version_of(&gecko)) {
-        (Some(_), Some(_)) => browser_tests(("GECKODRIVER", &gecko), &[]),
+        (Some(_), Some(_)) => browser_tests(("GECKODRIVER", &gecko), &["--lib"]),
         (firefox, _) => {
             eprintln!(
                 "\nskipped the Firefox run of the web tests: {} not found",
@@ -241,7 +246,7 @@ fn trainer_predict(texts: &std::path::Path, out: &std::path::Path) -> Result<(),
     // build the dependencies again with another feature set).
     run(
         "cargo",
-        &["test", "--workspace", "--no-run", "--quiet"],
+        &[&NATIVE_TESTS[..], &["--no-run", "--quiet"]].concat(),
         &[],
     )?;
     let input = std::fs::File::open(texts).map_err(|e| format!("{}: {e}", texts.display()))?;
