@@ -7,26 +7,32 @@
 //   from the cache at once and refreshes the cache in the background.
 // Nothing is ever fetched from another origin.
 importScripts('./wasm-features.js'); // the build boot.js loads: only that one is precached
-const CACHE = 'bert-sentiment-v2';
+const CACHE = 'bert-sentiment-v3';
 const WASM = globalThis.bertSentimentWasmDir;
 const SHELL = ['./', './index.html', './boot.js', './wasm-features.js', './style.css',
-  './manifest.webmanifest', './icons/icon.svg', './icons/icon-192.png', './icons/icon-512.png'];
+  './manifest.webmanifest', './icons/icon.svg', './icons/icon-192.png', './icons/icon-512.png',
+  './lib/bert-sentiment.js', './lib/worker.js', './lib/gpu-watch.js'];
 const wasmFiles = (dir) => [`${dir}web.js`, `${dir}web_bg.wasm`];
 
-// The model is cached at install too: the first visit is not yet controlled by the
-// worker, so its own downloads would otherwise never reach the cache.
+// The shell is cached at install (revalidated against what the page just loaded:
+// a 304 each). The model is not fetched a second time here: the first visit, which
+// this worker does not control yet, hands over the files it downloaded and verified
+// (the 'cache' message below); later visits go through the fetch handler.
 async function precache() {
   const cache = await caches.open(CACHE);
   await cache.addAll(SHELL);
   // As boot.js: the plain build where the relaxed one is missing.
   await cache.addAll(wasmFiles(WASM)).catch(() => cache.addAll(wasmFiles('./')));
-  const manifestUrl = './model/manifest.json';
-  const response = await fetch(manifestUrl, { cache: 'no-cache' });
-  if (!response.ok) return;
-  await cache.put(manifestUrl, response.clone());
-  const manifest = await response.json();
-  await cache.addAll(manifest.files.map((f) => `./model/${f.name}?v=${f.sha256.slice(0, 16)}`));
 }
+
+// { op: 'cache', url, bytes, type }: a model file the page downloaded and checked
+// against its SHA-256 (its URL carries the hash, so it never goes stale).
+self.addEventListener('message', (event) => {
+  const msg = event.data;
+  if (msg?.op !== 'cache' || new URL(msg.url).origin !== self.location.origin) return;
+  const response = new Response(msg.bytes, { headers: { 'Content-Type': msg.type || 'application/octet-stream' } });
+  event.waitUntil(caches.open(CACHE).then((cache) => cache.put(msg.url, response)));
+});
 
 self.addEventListener('install', (event) => {
   event.waitUntil(precache().then(() => self.skipWaiting()));

@@ -168,7 +168,8 @@ impl Checkpoint {
             message: format!("not a valid safetensors file ({e}); is it truncated?"),
         })?;
         // Int8 exports store `name` as I8 with one f32 scale per row in `name.qscale`
-        // (see `export::WeightDtype::Int8`): decode them back to f32 here.
+        // (see `export::WeightDtype::Int8`), and `int8-emb4` the word embeddings as U8
+        // nibbles with one scale per group: decode them back to f32 here.
         let scales: HashMap<String, Vec<f32>> = st
             .tensors()
             .into_iter()
@@ -185,6 +186,36 @@ impl Checkpoint {
                 continue;
             }
             let dtype = format!("{:?}", view.dtype());
+            if dtype == "U8"
+                && let Some(scale) = scales.get(&name)
+            {
+                // `--dtype int8-emb4`: a table packed two 4-bit values per byte.
+                let stored = view.shape().to_vec();
+                let shape = match stored[..] {
+                    [rows, half] => vec![rows, half * 2],
+                    _ => stored.clone(),
+                };
+                let data = crate::kernels::quantized::int4::dequantize(
+                    view.data(),
+                    scale,
+                    shape.get(1).copied().unwrap_or(0),
+                )
+                .map_err(|message| Error::Checkpoint {
+                    source_name: source_name.into(),
+                    message: format!(
+                        "4-bit tensor `{name}` stored as {stored:?} with `{name}{QSCALE_SUFFIX}`: {message}"
+                    ),
+                })?;
+                out.push((
+                    name,
+                    RawTensor {
+                        shape,
+                        data,
+                        dtype: "F32".into(),
+                    },
+                ));
+                continue;
+            }
             if dtype == "I8"
                 && let Some(scale) = scales.get(&name)
             {

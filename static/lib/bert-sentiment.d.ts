@@ -18,10 +18,10 @@ export class SentimentClassifier {
     /**
      * Classify each text.
      * @param {string | string[]} texts
-     * @param {RequestOptions} [options]
+     * @param {ClassifyOptions} [options]
      * @returns {Promise<Classification[]>}
      */
-    classify(texts: string | string[], options?: RequestOptions): Promise<Classification[]>;
+    classify(texts: string | string[], options?: ClassifyOptions): Promise<Classification[]>;
     /**
      * Which phrases of `text` moved the answer, and how much (occlusion: each phrase
      * removed in turn).
@@ -88,6 +88,10 @@ export type Classification = {
      * whether the text was longer than the model reads
      */
     truncated: boolean;
+    /**
+     * with `{ spans: true }`: the parts of the text the model read, as [start, end) UTF-16 indices (the whole text unless truncated)
+     */
+    read?: [number, number][];
 };
 export type ExplainedPhrase = {
     /**
@@ -131,10 +135,28 @@ export type ClassifierInfo = {
      * the model's size in bytes
      */
     bytes: number;
+    /**
+     * the test accuracy the bundle's manifest records, if any
+     */
+    accuracy: number | null;
+    /**
+     * why the engine is not WebGPU (with engine 'auto'), or why it stopped being WebGPU (the GPU failed mid-session and the model moved to the CPU)
+     */
+    note: string | null;
 };
 export type RequestOptions = {
     /**
      * abort the request: its promise rejects with an AbortError
      */
     signal?: AbortSignal;
+};
+export type ClassifyOptions = {
+    /**
+     * abort the request: its promise rejects with an AbortError
+     */
+    signal?: AbortSignal;
+    /**
+     * also say which parts of each text the model read (`read`)
+     */
+    spans?: boolean;
 };

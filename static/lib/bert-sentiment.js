@@ -30,6 +30,7 @@
  * @property {Record<string, number>} probabilities  every label's probability
  * @property {number} tokens  the text's tokens before truncation
  * @property {boolean} truncated  whether the text was longer than the model reads
+ * @property {[number, number][]} [read]  with `{ spans: true }`: the parts of the text the model read, as [start, end) UTF-16 indices (the whole text unless truncated)
  *
  * @typedef {object} ExplainedPhrase
  * @property {string} text  the phrase
@@ -46,9 +47,15 @@
  * @property {string} dtype  how the weights are stored (f32, f16, int8)
  * @property {'f32' | 'int8'} products  the arithmetic of the matrix products
  * @property {number} bytes  the model's size in bytes
+ * @property {number | null} accuracy  the test accuracy the bundle's manifest records, if any
+ * @property {string | null} note  why the engine is not WebGPU (with engine 'auto'), or why it stopped being WebGPU (the GPU failed mid-session and the model moved to the CPU)
  *
  * @typedef {object} RequestOptions
  * @property {AbortSignal} [signal]  abort the request: its promise rejects with an AbortError
+ *
+ * @typedef {object} ClassifyOptions
+ * @property {AbortSignal} [signal]  abort the request: its promise rejects with an AbortError
+ * @property {boolean} [spans]  also say which parts of each text the model read (`read`)
  */
 
 let workers = 0;
@@ -115,7 +122,7 @@ export class SentimentClassifier {
   /**
    * Classify each text.
    * @param {string | string[]} texts
-   * @param {RequestOptions} [options]
+   * @param {ClassifyOptions} [options]
    * @returns {Promise<Classification[]>}
    */
   async classify(texts, options = {}) {
@@ -124,7 +131,7 @@ export class SentimentClassifier {
       throw new TypeError('classify: expected a string or an array of strings');
     }
     if (list.length === 0) return [];
-    return this.#request({ op: 'classify', texts: list }, options);
+    return this.#request({ op: 'classify', texts: list, spans: !!options.spans }, options);
   }
 
   /**
@@ -204,6 +211,7 @@ export class SentimentClassifier {
       return;
     }
     this.#pending.delete(msg.id);
+    if (msg.info) this.#info = msg.info;
     if (msg.ok) p.resolve(msg.value);
     else p.reject(new Error(msg.error));
   }

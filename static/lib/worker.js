@@ -3,14 +3,16 @@
 //
 // Protocol (structured-clone messages):
 //   in:  { id, op: 'load', source: { url } | { files: Map<name, Uint8Array> }, engine }
-//        { id, op: 'classify', texts }   { id, op: 'explain', text }   { op: 'cancel', id }
+//        { id, op: 'classify', texts, spans }   { id, op: 'explain', text }   { op: 'cancel', id }
 //   out: { ready: true } once started;
 //        { id, progress: { stage, file, loaded, total } } while loading;
-//        { id, ok: true, value } or { id, ok: false, error } for each request.
+//        { id, ok: true, value, info } or { id, ok: false, error } for each request
+//        (`info`: the model's description after it, when a model is loaded).
 // Requests queue; a cancelled one is dropped before it starts, and a running
 // classification stops between its chunks. A Web Lock held for the worker's whole
 // life lets the library notice at once when the worker dies, however it dies.
 import '../wasm-features.js';
+import './gpu-watch.js';
 
 const CHUNK = 16; // texts per model call: a cancel never waits longer than one chunk
 
@@ -58,7 +60,9 @@ async function pump() {
     try {
       await started;
       const value = await handle(msg);
-      if (!cancelled.delete(msg.id)) self.postMessage({ id: msg.id, ok: true, value });
+      // A request may have moved the model to the CPU (WebGPU failed): say so.
+      const info = msg.op === 'load' || msg.op === 'dispose' ? undefined : wasm.modelInfo();
+      if (!cancelled.delete(msg.id)) self.postMessage({ id: msg.id, ok: true, value, info });
     } catch (e) {
       cancelled.delete(msg.id);
       self.postMessage({ id: msg.id, ok: false, error: message(e) });
@@ -86,7 +90,7 @@ async function handle(msg) {
       const out = [];
       for (let i = 0; i < msg.texts.length; i += CHUNK) {
         if (cancelled.has(msg.id)) return null;
-        out.push(...(await wasm.classifyTexts(msg.texts.slice(i, i + CHUNK))));
+        out.push(...(await wasm.classifyTexts(msg.texts.slice(i, i + CHUNK), !!msg.spans)));
         // Let a cancel message in between chunks.
         await new Promise((r) => setTimeout(r, 0));
       }

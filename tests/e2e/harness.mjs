@@ -74,7 +74,19 @@ export async function launch({ webgpu = true, serviceWorkers = 'allow', captureG
   context.on('request', (r) => requests.push(r.url()));
   const consoleLines = [];
   context.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
-  return { browser, context, requests, consoleLines };
+  // Bytes on the wire (headers and encoded bodies) of every finished request, the
+  // service worker's included: what a visit costs its user.
+  const wire = { bytes: 0, byUrl: new Map() };
+  context.on('requestfinished', async (r) => {
+    try {
+      const s = await r.sizes();
+      const n = s.requestHeadersSize + s.responseHeadersSize + s.responseBodySize;
+      wire.bytes += n;
+      const path = new URL(r.url()).pathname;
+      wire.byUrl.set(path, (wire.byUrl.get(path) || 0) + n);
+    } catch {}
+  });
+  return { browser, context, requests, consoleLines, wire };
 }
 
 export function assertSameOrigin(requests) {

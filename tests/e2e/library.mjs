@@ -51,7 +51,9 @@ async function main() {
     assert.deepEqual(r.stages, ['download', 'build']);
     assert.equal(r.info.engine, 'cpu');
     assert.deepEqual(r.info.labels, ['negative', 'positive']);
-    assert.equal(r.info.dtype, 'int8');
+    assert.match(r.info.dtype, /^int8/);
+    assert.ok(r.info.accuracy > 0.9, JSON.stringify(r.info));
+    assert.equal(r.info.note, null);
     assert.equal(r.info.products, 'int8');
     assert.equal(r.info.threads, 1);
     assert.ok(r.info.maxLen >= 128, JSON.stringify(r.info));
@@ -78,6 +80,19 @@ async function main() {
     });
     timings.library_max_abs_diff_vs_trainer = worst;
     assert.ok(worst <= 1e-2, `max |Δp| ${worst}`);
+  });
+
+  await step('spans: a truncated text says which parts the model read', async () => {
+    const long = `${POSITIVE} `.repeat(40) + 'The ending, though, was dreadful.';
+    const [short, cut] = await page.evaluate((t) => clf.classify(t, { spans: true }), [POSITIVE, long]);
+    assert.deepEqual(short.read, [[0, POSITIVE.length]]);
+    assert.equal(cut.truncated, true);
+    assert.ok(cut.read.length >= 1 && cut.read.length <= 2, JSON.stringify(cut.read));
+    const covered = cut.read.reduce((n, [a, b]) => n + b - a, 0);
+    assert.ok(covered > 200 && covered < long.length, `${covered} of ${long.length}`);
+    for (const [a, b] of cut.read) assert.ok(a >= 0 && a < b && b <= long.length);
+    // head+tail truncation reads the end, where the verdict is.
+    if (cut.read.length === 2) assert.equal(cut.read[1][1], long.length);
   });
 
   await step('explain: phrases that slice out of the text, the right ones positive', async () => {

@@ -119,6 +119,54 @@ pub async fn sleep_ms(ms: i32) {
     let _ = JsFuture::from(promise).await;
 }
 
+/// Whether a service worker controls the page now, so that a request started now
+/// goes through it (and lands in its offline cache).
+pub fn under_service_worker() -> bool {
+    web_sys::window()
+        .and_then(|w| Reflect::get(&w.navigator().service_worker(), &"controller".into()).ok())
+        .is_some_and(|c| !c.is_null() && !c.is_undefined())
+}
+
+/// Hand a file the page downloaded and verified to the service worker for offline
+/// use. For requests made before the worker controlled the page (a first visit,
+/// see [`under_service_worker`]), which it never saw: it would otherwise download
+/// the file a second time.
+pub fn keep_offline(url: &str, bytes: &[u8], content_type: &str) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let container = window.navigator().service_worker();
+    let base = window.location().href().unwrap_or_default();
+    let (Ok(ready), Ok(absolute)) = (container.ready(), web_sys::Url::new_with_base(url, &base))
+    else {
+        return;
+    };
+    let message = js_sys::Object::new();
+    for (key, value) in [
+        ("op", JsValue::from_str("cache")),
+        ("url", JsValue::from_str(&absolute.href())),
+        ("type", JsValue::from_str(content_type)),
+        ("bytes", Uint8Array::from(bytes).into()),
+    ] {
+        let _ = Reflect::set(&message, &key.into(), &value);
+    }
+    wasm_bindgen_futures::spawn_local(async move {
+        let Ok(registration) = JsFuture::from(ready).await else {
+            return;
+        };
+        let post = Reflect::get(&registration, &"active".into()).and_then(|worker| {
+            let post: js_sys::Function =
+                Reflect::get(&worker, &"postMessage".into())?.dyn_into()?;
+            post.call1(&worker, &message)
+        });
+        if post.is_err() {
+            web_sys::console::warn_1(
+                &"the service worker did not take the model for offline use".into(),
+            );
+        }
+    });
+}
+
 /// Register the service worker that keeps the page and the model offline.
 pub fn register_service_worker(url: &str) {
     if let Some(w) = web_sys::window() {

@@ -13,19 +13,25 @@ use std::rc::Rc;
 
 use js_sys::{Map, Uint8Array};
 use model_core::bundle::{MANIFEST_FILE, Manifest};
+use model_core::tokenizer::Encoded;
 use model_core::{Classifier, MatmulPrecision, Prediction};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::engine::{Engine, best_device, device_for};
-use crate::explain::{Phrase, explain_review};
+use crate::engine::{Engine, best_device, device_for, webgpu_lost};
+use crate::explain::{Phrase, explain_review, read_review};
+use crate::text::utf16_range;
 
-/// The model a worker holds.
+/// The model a worker holds, with the files it came from (to rebuild it on the CPU
+/// when the GPU gives out).
 struct Loaded {
     classifier: Classifier,
     engine: Engine,
     manifest: Option<Manifest>,
+    files: HashMap<String, Vec<u8>>,
     bytes: u64,
+    /// Why the engine is not WebGPU, or why it stopped being WebGPU.
+    note: Option<String>,
 }
 
 thread_local! {
@@ -56,6 +62,8 @@ struct Info {
     dtype: String,
     products: String,
     bytes: u64,
+    accuracy: Option<f64>,
+    note: Option<String>,
 }
 
 /// Open the model in `files` (name → `Uint8Array`: a web bundle with its
@@ -80,18 +88,20 @@ pub async fn open_model(files: Map, engine: String) -> Result<JsValue, JsError> 
         bytes += u64::from(data.length());
         named.insert(name, data.to_vec());
     }
-    let (engine, device) = match engine.as_str() {
-        "auto" => {
-            let (engine, device, _) = best_device().await;
-            (engine, device)
-        }
+    let (engine, device, note) = match engine.as_str() {
+        "auto" => best_device().await,
         "webgpu" => (
             Engine::WebGpu,
             device_for(Engine::WebGpu)
                 .await
                 .map_err(|e| JsError::new(&format!("engine 'webgpu': {e}")))?,
+            None,
         ),
-        "cpu" => (Engine::Cpu, device_for(Engine::Cpu).await.expect("CPU")),
+        "cpu" => (
+            Engine::Cpu,
+            device_for(Engine::Cpu).await.expect("CPU"),
+            None,
+        ),
         other => {
             return Err(JsError::new(&format!(
                 "engine '{other}': expected 'auto', 'webgpu' or 'cpu'"
@@ -104,22 +114,73 @@ pub async fn open_model(files: Map, engine: String) -> Result<JsValue, JsError> 
         }
         None => None,
     };
-    let (classifier, _) =
-        Classifier::open(&named, &device, None).map_err(|e| JsError::new(&e.to_string()))?;
-    // The first pass compiles GPU pipelines and touches every weight: now, not on
-    // the first request.
-    classifier
-        .predict_async(&["warm up"])
+    let classifier = build(&named, engine, &device)
         .await
-        .map_err(|e| JsError::new(&format!("engine '{engine}': {e}")))?;
+        .map_err(|e| JsError::new(&e))?;
     let loaded = Rc::new(Loaded {
         classifier,
         engine,
         manifest,
+        files: named,
         bytes,
+        note,
     });
     MODEL.with(|m| *m.borrow_mut() = Some(loaded.clone()));
     to_js(&info_of(&loaded))
+}
+
+/// Open `files` on `device` and warm the model up: the first pass compiles GPU
+/// pipelines and touches every weight, now rather than on the first request.
+async fn build(
+    files: &HashMap<String, Vec<u8>>,
+    engine: Engine,
+    device: &burn::tensor::Device,
+) -> Result<Classifier, String> {
+    let (classifier, _) = Classifier::open(files, device, None).map_err(|e| e.to_string())?;
+    classifier
+        .predict_async(&["warm up"])
+        .await
+        .map_err(|e| format!("engine '{engine}': {e}"))?;
+    Ok(classifier)
+}
+
+/// The held model rebuilt on the CPU after WebGPU failed (`why`), made current.
+async fn fail_over(from: &Loaded, why: String) -> Result<Rc<Loaded>, String> {
+    let device = device_for(Engine::Cpu).await?;
+    let classifier = build(&from.files, Engine::Cpu, &device).await?;
+    let loaded = Rc::new(Loaded {
+        classifier,
+        engine: Engine::Cpu,
+        manifest: from.manifest.clone(),
+        files: from.files.clone(),
+        bytes: from.bytes,
+        note: Some(format!("WebGPU failed ({why}); switched to the CPU.")),
+    });
+    MODEL.with(|m| *m.borrow_mut() = Some(loaded.clone()));
+    Ok(loaded)
+}
+
+/// Run the held model on `encoded`. WebGPU that failed (a lost device, an error
+/// mid-run) moves the model to the CPU, which then answers: a caller never sees a
+/// dead GPU, only `info.engine` and `info.note` changing.
+async fn run(encoded: Vec<Encoded>) -> Result<Vec<Prediction>, String> {
+    let mut m = current().map_err(|_| "no model is loaded".to_string())?;
+    if m.engine == Engine::WebGpu
+        && let Some(why) = webgpu_lost()
+    {
+        // Never call into a dead device.
+        m = fail_over(&m, format!("the GPU device was lost: {why}")).await?;
+    }
+    match m.classifier.predict_encoded_async(encoded.clone()).await {
+        Err(e) if m.engine == Engine::WebGpu => {
+            let m = fail_over(&m, e.to_string()).await?;
+            m.classifier
+                .predict_encoded_async(encoded)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        other => other.map_err(|e| e.to_string()),
+    }
 }
 
 fn info_of(m: &Loaded) -> Info {
@@ -140,6 +201,12 @@ fn info_of(m: &Loaded) -> Info {
             .map_or_else(|| "f32".into(), |m| m.dtype.to_string()),
         products: if int8 { "int8" } else { "f32" }.into(),
         bytes: m.bytes,
+        accuracy: m
+            .manifest
+            .as_ref()
+            .and_then(|m| m.metrics.get("accuracy"))
+            .and_then(|a| a.as_f64()),
+        note: m.note.clone(),
     }
 }
 
@@ -158,6 +225,9 @@ struct Classified<'a> {
     probabilities: HashMap<&'a str, f32>,
     tokens: usize,
     truncated: bool,
+    /// With `{ spans: true }`: the UTF-16 ranges of the text the model read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read: Option<Vec<[usize; 2]>>,
 }
 
 impl<'a> From<&'a Prediction> for Classified<'a> {
@@ -172,21 +242,47 @@ impl<'a> From<&'a Prediction> for Classified<'a> {
                 .collect(),
             tokens: p.tokens,
             truncated: p.truncated,
+            read: None,
         }
     }
 }
 
-/// Classify `texts`, in order.
+/// Classify `texts`, in order; with `spans`, each result also says which parts of
+/// its text the model read (all of it unless truncated), as UTF-16 ranges.
 #[wasm_bindgen(js_name = classifyTexts)]
-pub async fn classify_texts(texts: Vec<String>) -> Result<JsValue, JsError> {
+pub async fn classify_texts(texts: Vec<String>, spans: bool) -> Result<JsValue, JsError> {
     let m = current()?;
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let predictions = m
-        .classifier
-        .predict_async(&refs)
-        .await
-        .map_err(|e| JsError::new(&e.to_string()))?;
-    to_js(&predictions.iter().map(Classified::from).collect::<Vec<_>>())
+    let mut encoded = Vec::with_capacity(texts.len());
+    let mut windows = Vec::new();
+    if spans {
+        for t in &texts {
+            let (e, w) = read_review(&m.classifier, t, || async {})
+                .await
+                .map_err(|e| JsError::new(&e))?;
+            encoded.push(e);
+            windows.push(w);
+        }
+    } else {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        encoded = m
+            .classifier
+            .encode(&refs)
+            .map_err(|e| JsError::new(&e.to_string()))?;
+    }
+    drop(m);
+    let predictions = run(encoded).await.map_err(|e| JsError::new(&e))?;
+    let mut out: Vec<Classified> = predictions.iter().map(Classified::from).collect();
+    for ((c, w), t) in out.iter_mut().zip(&windows).zip(&texts) {
+        c.read = Some(
+            w.iter()
+                .map(|r| {
+                    let u = utf16_range(t, r);
+                    [u.start, u.end]
+                })
+                .collect(),
+        );
+    }
+    to_js(&out)
 }
 
 /// One phrase of an explanation, its range in UTF-16 code units (what JS's
@@ -207,10 +303,8 @@ pub async fn explain_text(text: String) -> Result<JsValue, JsError> {
         let m = m.clone();
         async move {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            m.classifier
-                .predict_async(&refs)
-                .await
-                .map_err(|e| e.to_string())
+            let encoded = m.classifier.encode(&refs).map_err(|e| e.to_string())?;
+            run(encoded).await
         }
     })
     .await
@@ -234,26 +328,4 @@ pub async fn explain_text(text: String) -> Result<JsValue, JsError> {
 #[wasm_bindgen(js_name = disposeModel)]
 pub fn dispose_model() {
     MODEL.with(|m| m.borrow_mut().take());
-}
-
-/// A byte range of `text` as UTF-16 code units.
-fn utf16_range(text: &str, range: &Range<usize>) -> Range<usize> {
-    let units = |s: &str| s.encode_utf16().count();
-    let start = units(&text[..range.start]);
-    start..start + units(&text[range.clone()])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use wasm_bindgen_test::wasm_bindgen_test;
-
-    #[wasm_bindgen_test]
-    fn ranges_count_utf16_units() {
-        let text = "Très 😀 bien";
-        let bien = text.find("bien").unwrap();
-        let r = utf16_range(text, &(bien..text.len()));
-        // "Très " is 5 units, the emoji 2, the space 1.
-        assert_eq!(r, 8..12);
-    }
 }

@@ -16,7 +16,7 @@ use model_core::tokenizer::Encoded;
 use model_core::{Classifier, MatmulPrecision, Prediction};
 
 use crate::engine::{Engine, best_device, device_for, webgpu_lost};
-use crate::fetch::{fetch_bytes, now_ms, yield_now};
+use crate::fetch::{fetch_bytes, keep_offline, now_ms, under_service_worker, yield_now};
 
 /// Where the page gets its model.
 #[derive(Clone)]
@@ -132,9 +132,19 @@ async fn fetch_bundle(state: ModelState, base: &str) -> Result<Bundle, String> {
         done: 0,
         total: 0,
     });
+    // Requests made before the service worker controls the page never reach its
+    // offline cache: those files are handed to it once downloaded and verified.
+    let unseen = !under_service_worker();
     let manifest_bytes = fetch_bytes(&format!("{base}manifest.json"), true, |_| {}).await?;
     let manifest = Manifest::parse(&manifest_bytes, &format!("{base}manifest.json"))
         .map_err(|e| e.to_string())?;
+    if unseen {
+        keep_offline(
+            &format!("{base}manifest.json"),
+            &manifest_bytes,
+            "application/json",
+        );
+    }
     let total = manifest.total_bytes();
     let mut done = 0u64;
     let mut files = HashMap::new();
@@ -144,6 +154,7 @@ async fn fetch_bundle(state: ModelState, base: &str) -> Result<Bundle, String> {
         let url = format!("{base}{}?v={}", f.name, &f.sha256[..16.min(f.sha256.len())]);
         let before = done;
         let name = f.name.clone();
+        let unseen = !under_service_worker();
         let bytes = fetch_bytes(&url, false, |n| {
             state.status.set(Status::Downloading {
                 file: name.clone(),
@@ -155,6 +166,9 @@ async fn fetch_bundle(state: ModelState, base: &str) -> Result<Bundle, String> {
         manifest
             .verify(&f.name, &bytes)
             .map_err(|e| format!("{base}{e}"))?;
+        if unseen {
+            keep_offline(&url, &bytes, "application/octet-stream");
+        }
         done += bytes.len() as u64;
         files.insert(f.name.clone(), bytes);
     }

@@ -136,11 +136,48 @@ pub fn capitalize(s: &str) -> String {
     }
 }
 
+/// A byte range of `text` as UTF-16 code units (what JS's `String.slice` takes).
+pub fn utf16_range(text: &str, range: &std::ops::Range<usize>) -> std::ops::Range<usize> {
+    let units = |s: &str| s.encode_utf16().count();
+    let start = units(&text[..range.start]);
+    start..start + units(&text[range.clone()])
+}
+
+/// The byte range of `text` that UTF-16 range `[start, end)` covers (clamped to the
+/// text; an index inside a character moves to that character's end).
+pub fn byte_range(text: &str, [start, end]: [usize; 2]) -> std::ops::Range<usize> {
+    let mut units = 0;
+    let (mut from, mut to) = (text.len(), text.len());
+    for (i, ch) in text.char_indices() {
+        if units >= start && from == text.len() {
+            from = i;
+        }
+        if units >= end {
+            to = i;
+            break;
+        }
+        units += ch.len_utf16();
+    }
+    from.min(to)..to
+}
+
 #[cfg(test)]
 #[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
     use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn ranges_convert_between_bytes_and_utf16_units() {
+        let text = "Très 😀 bien";
+        let bien = text.find("bien").unwrap();
+        let r = utf16_range(text, &(bien..text.len()));
+        // "Très " is 5 units, the emoji 2, the space 1.
+        assert_eq!(r, 8..12);
+        assert_eq!(byte_range(text, [r.start, r.end]), bien..text.len());
+        assert_eq!(byte_range(text, [0, 5]), 0.."Très ".len());
+        assert_eq!(byte_range(text, [0, 99]), 0..text.len());
+    }
 
     fn labels() -> Vec<String> {
         vec!["negative".into(), "positive".into()]

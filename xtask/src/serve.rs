@@ -4,7 +4,9 @@
 //! as the page's meta tag, cross-origin isolation (COOP/COEP, for multi-threaded
 //! wasm), `nosniff`, and the right MIME type for `.wasm` (streaming compilation
 //! needs `application/wasm`). `no-cache` makes the browser revalidate, so a
-//! rebuilt page is picked up; offline use is the service worker's job.
+//! rebuilt page is picked up; offline use is the service worker's job. Files are
+//! sent gzip-compressed where the build wrote a `.gz` beside them, as static hosts
+//! compress, so what a first visit downloads here is what it downloads there.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -51,9 +53,18 @@ fn respond(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
-    // Drain the headers.
+    // Read the headers; only Accept-Encoding matters here.
     let mut line = String::new();
+    let mut gzip_ok = false;
+    let mut if_none_match = None;
     while reader.read_line(&mut line)? > 2 {
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("accept-encoding:") {
+            gzip_ok |= v.split(',').any(|e| e.trim().starts_with("gzip"));
+        }
+        if let Some(v) = lower.strip_prefix("if-none-match:") {
+            if_none_match = Some(v.trim().to_string());
+        }
         line.clear();
     }
     let mut parts = request_line.split_whitespace();
@@ -71,10 +82,28 @@ fn respond(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
     }
     match resolve(root, target) {
         Some(file) => {
-            let body = std::fs::read(&file)?;
+            // As a static host does: the precompressed `.gz` beside a file (`build_web`
+            // writes them) when the browser takes gzip.
+            let gz = PathBuf::from(format!("{}.gz", file.display()));
+            let (sent, encoding) = if gzip_ok && gz.is_file() {
+                (gz, "Content-Encoding: gzip\r\n")
+            } else {
+                (file.clone(), "")
+            };
+            // `no-cache` revalidates: an unchanged file costs a 304, not its bytes
+            // again (the service worker's offline copy of what the page just fetched).
+            let etag = etag(&sent)?;
+            if if_none_match.as_deref() == Some(etag.as_str()) {
+                write!(
+                    stream,
+                    "HTTP/1.1 304 Not Modified\r\n{common}ETag: {etag}\r\nVary: Accept-Encoding\r\n\r\n"
+                )?;
+                return stream.flush();
+            }
+            let body = std::fs::read(&sent)?;
             write!(
                 stream,
-                "HTTP/1.1 200 OK\r\n{common}Content-Type: {}\r\nContent-Length: {}\r\n\r\n",
+                "HTTP/1.1 200 OK\r\n{common}Content-Type: {}\r\n{encoding}ETag: {etag}\r\nVary: Accept-Encoding\r\nContent-Length: {}\r\n\r\n",
                 content_type(&file),
                 body.len()
             )?;
@@ -93,6 +122,16 @@ fn respond(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
         }
     }
     stream.flush()
+}
+
+/// A validator for `path` as it is now: its size and modification time.
+fn etag(path: &Path) -> std::io::Result<String> {
+    let meta = std::fs::metadata(path)?;
+    let modified = meta
+        .modified()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    Ok(format!("\"{:x}-{modified:x}\"", meta.len()))
 }
 
 /// Bind `127.0.0.1:port` (0 picks a free port) and return the listener.

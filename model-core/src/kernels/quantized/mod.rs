@@ -46,6 +46,7 @@ mod vnni;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 
+pub mod int4;
 pub mod rule;
 
 /// Columns per panel: two vectors of four i32 accumulators.
