@@ -186,61 +186,53 @@ impl Checkpoint {
                 continue;
             }
             let dtype = format!("{:?}", view.dtype());
-            if dtype == "U8"
-                && let Some(scale) = scales.get(&name)
-            {
+            let stored = view.shape().to_vec();
+            let tensor = match (dtype.as_str(), scales.get(&name)) {
                 // `--dtype int8-emb4`: a table packed two 4-bit values per byte.
-                let stored = view.shape().to_vec();
-                let shape = match stored[..] {
-                    [rows, half] => vec![rows, half * 2],
-                    _ => stored.clone(),
-                };
-                let data = crate::kernels::quantized::int4::dequantize(
-                    view.data(),
-                    scale,
-                    shape.get(1).copied().unwrap_or(0),
-                )
-                .map_err(|message| Error::Checkpoint {
-                    source_name: source_name.into(),
-                    message: format!(
-                        "4-bit tensor `{name}` stored as {stored:?} with `{name}{QSCALE_SUFFIX}`: {message}"
-                    ),
-                })?;
-                out.push((
-                    name,
+                ("U8", Some(scale)) => {
+                    let shape = match stored[..] {
+                        [rows, half] => vec![rows, half * 2],
+                        _ => stored.clone(),
+                    };
+                    let cols = shape.get(1).copied().unwrap_or(0);
+                    let data = crate::kernels::quantized::int4::dequantize(view.data(), scale, cols)
+                        .map_err(|message| Error::Checkpoint {
+                            source_name: source_name.into(),
+                            message: format!(
+                                "4-bit tensor `{name}` stored as {stored:?} with `{name}{QSCALE_SUFFIX}`: {message}"
+                            ),
+                        })?;
                     RawTensor {
                         shape,
                         data,
                         dtype: "F32".into(),
-                    },
-                ));
-                continue;
-            }
-            if dtype == "I8"
-                && let Some(scale) = scales.get(&name)
-            {
-                let shape = view.shape().to_vec();
-                let data = dequantize_rows(source_name, &name, &shape, view.data(), scale)?;
-                int8 = true;
-                out.push((
-                    name,
+                    }
+                }
+                ("I8", Some(scale)) => {
+                    int8 = true;
+                    let data = dequantize_rows(source_name, &name, &stored, view.data(), scale)?;
                     RawTensor {
-                        shape,
+                        shape: stored,
                         data,
                         dtype: "F32".into(),
-                    },
-                ));
-                continue;
-            }
-            // Integer buffers (`embeddings.position_ids`) are kept without data: they are
-            // reported as unused, and only an error if the model asks for one.
-            let data = if is_float(&dtype) {
-                to_f32(source_name, &name, &dtype, view.data())?
-            } else {
-                Vec::new()
+                    }
+                }
+                // Integer buffers (`embeddings.position_ids`) are kept without data: they
+                // are reported as unused, and only an error if the model asks for one.
+                _ => {
+                    let data = if is_float(&dtype) {
+                        to_f32(source_name, &name, &dtype, view.data())?
+                    } else {
+                        Vec::new()
+                    };
+                    RawTensor {
+                        shape: stored,
+                        data,
+                        dtype,
+                    }
+                }
             };
-            let shape = view.shape().to_vec();
-            out.push((name, RawTensor { shape, data, dtype }));
+            out.push((name, tensor));
         }
         let mut ckpt = Self::from_tensors(source_name, out);
         ckpt.int8 = int8;
