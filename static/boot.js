@@ -2,6 +2,14 @@
 // Content-Security-Policy can forbid inline scripts altogether.
 
 import './wasm-features.js';
+import './offline-cache.js';
+// The page runs its model through the same JS library other pages use: its Web
+// Worker holds the model, so this page's main thread only draws. The wasm side
+// reaches it at `globalThis.bertSentiment` (web/src/client.rs), with the cache the
+// library keeps the model in for offline use.
+import { SentimentClassifier } from './lib/bert-sentiment.js';
+
+globalThis.bertSentiment = { SentimentClassifier, offlineCache: globalThis.bertSentimentModelCache };
 
 // The relaxed-SIMD build where the browser has it; the plain one if that is missing too
 // (a build without `relaxed/` has only the plain one).
@@ -13,21 +21,6 @@ try {
   if (dir === './') throw e;
   dir = './';
   ({ default: init } = await import('./web.js'));
-}
-
-// Watch for a lost WebGPU device (driver reset, GPU process crash, device.destroy()):
-// the page checks `bertSentimentGpu.lost` before each WebGPU run and moves to the
-// CPU engine instead of calling into a dead device.
-globalThis.bertSentimentGpu = { lost: null };
-if (globalThis.GPUAdapter) {
-  const requestDevice = GPUAdapter.prototype.requestDevice;
-  GPUAdapter.prototype.requestDevice = async function (...args) {
-    const device = await requestDevice.apply(this, args);
-    device.lost.then((info) => {
-      globalThis.bertSentimentGpu.lost = `${info.reason || 'unknown'}: ${info.message || 'device lost'}`;
-    });
-    return device;
-  };
 }
 
 init({ module_or_path: new URL(`${dir}web_bg.wasm`, import.meta.url) }).catch((e) => {

@@ -60,6 +60,10 @@ export type LoadOptions = {
      */
     threads?: "auto" | number;
     onProgress?: (p: LoadProgress) => void;
+    /**
+     * keep the downloaded bundle, once checked, in this Cache Storage cache (under the URLs it was fetched from), so that a service worker answering from `caches.match` serves it offline without downloading it again
+     */
+    offlineCache?: string;
 };
 export type BundleFiles = {
     /**

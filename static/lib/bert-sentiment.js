@@ -20,6 +20,7 @@
  * @property {Engine} [engine]  'auto' (default): WebGPU where the browser has a hardware adapter, else the CPU
  * @property {'auto' | number} [threads]  CPU threads; this build runs one
  * @property {(p: LoadProgress) => void} [onProgress]
+ * @property {string} [offlineCache]  keep the downloaded bundle, once checked, in this Cache Storage cache (under the URLs it was fetched from), so that a service worker answering from `caches.match` serves it offline without downloading it again
  *
  * @typedef {object} BundleFiles
  * @property {FileList | File[] | Map<string, Uint8Array>} files  every file of a `trainer export --format web` folder (or a Hugging Face folder)
@@ -64,12 +65,12 @@ let workers = 0;
 export class SentimentClassifier {
   /** @type {Worker | null} */
   #worker = null;
-  /** @type {Promise<void> | null} */
+  /** @type {Promise<boolean> | null} */
   #ready = null;
   #nextId = 1;
   /** @type {Map<number, {resolve: Function, reject: Function, onProgress?: Function}>} */
   #pending = new Map();
-  /** @type {{source: object, engine: Engine} | null} */
+  /** @type {{source: object, engine: Engine, offlineCache: string | null} | null} */
   #source = null;
   /** @type {ClassifierInfo | null} */
   #info = null;
@@ -94,8 +95,12 @@ export class SentimentClassifier {
     if (threads !== 'auto' && !(Number.isInteger(threads) && threads >= 1)) {
       throw new Error(`threads ${threads}: expected 'auto' or a whole number from 1`);
     }
+    const offlineCache = options.offlineCache ?? null;
+    if (offlineCache !== null && typeof offlineCache !== 'string') {
+      throw new TypeError('offlineCache: expected the name of a Cache Storage cache');
+    }
     const clf = new SentimentClassifier();
-    clf.#source = { source: await describeSource(source), engine };
+    clf.#source = { source: await describeSource(source), engine, offlineCache };
     try {
       await clf.#load(options.onProgress);
     } catch (e) {
@@ -155,20 +160,20 @@ export class SentimentClassifier {
 
   async #load(onProgress) {
     this.#start();
-    const { source, engine } = this.#source;
-    this.#info = await this.#send({ op: 'load', source, engine }, onProgress);
+    const { source, engine, offlineCache } = this.#source;
+    this.#info = await this.#send({ op: 'load', source, engine, offlineCache }, onProgress);
   }
 
   // A fresh worker; `#ready` settles when its module started (or failed to).
   #start() {
+    // The worker's name is the Web Lock it holds (not a URL parameter: a service
+    // worker answering from its cache gives the worker the cached URL).
     const lock = `bert-sentiment-worker-${Date.now()}-${workers++}-${Math.random()}`;
-    const url = new URL('./worker.js', import.meta.url);
-    url.searchParams.set('lock', lock);
-    const worker = new Worker(url, { type: 'module', name: 'bert-sentiment' });
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: lock });
     this.#worker = worker;
     this.#ready = new Promise((resolve, reject) => {
       worker.addEventListener('message', (e) => {
-        if (e.data?.ready === true) resolve();
+        if (e.data?.ready === true) resolve(e.data.locked);
         else if (e.data?.ready === false) reject(new Error(e.data.error));
       });
       worker.addEventListener('error', (e) => {
@@ -178,9 +183,9 @@ export class SentimentClassifier {
     });
     worker.addEventListener('message', (e) => this.#receive(e.data));
     worker.addEventListener('error', (e) => this.#died(worker, e.message || 'script error'));
-    this.#ready.then(() => {
+    this.#ready.then((locked) => {
       // Granted only once the worker has ended, however it ended.
-      navigator.locks?.request(lock, () => this.#died(worker, 'it was terminated or crashed'));
+      if (locked) navigator.locks.request(lock, () => this.#died(worker, 'it was terminated or crashed'));
     }, () => {});
   }
 

@@ -2,9 +2,9 @@
 // and answers one request at a time, so the page that uses the library never blocks.
 //
 // Protocol (structured-clone messages):
-//   in:  { id, op: 'load', source: { url } | { files: Map<name, Uint8Array> }, engine }
+//   in:  { id, op: 'load', source: { url } | { files: Map<name, Uint8Array> }, engine, offlineCache }
 //        { id, op: 'classify', texts, spans }   { id, op: 'explain', text }   { op: 'cancel', id }
-//   out: { ready: true } once started;
+//   out: { ready: true, locked } once started (locked: it holds the Web Lock it is named after);
 //        { id, progress: { stage, file, loaded, total } } while loading;
 //        { id, ok: true, value, info } or { id, ok: false, error } for each request
 //        (`info`: the model's description after it, when a model is loaded).
@@ -16,16 +16,23 @@ import './gpu-watch.js';
 
 const CHUNK = 16; // texts per model call: a cancel never waits longer than one chunk
 
-const lockName = new URL(self.location.href).searchParams.get('lock');
+const lockName = self.name; // bert-sentiment.js names each worker after its lock
 let wasm = null;
 const queue = [];
 const cancelled = new Set();
 let running = false;
+let locked = false; // whether this worker holds the lock named after it
 
 async function start() {
   if (lockName && self.navigator.locks) {
     // Held until this worker ends (never released otherwise).
-    self.navigator.locks.request(lockName, () => new Promise(() => {}));
+    await new Promise((held) => {
+      self.navigator.locks.request(lockName, () => {
+        held();
+        return new Promise(() => {});
+      });
+    });
+    locked = true;
   }
   const root = new URL('../', import.meta.url);
   let dir = new URL(globalThis.bertSentimentWasmDir, root);
@@ -111,24 +118,52 @@ async function load(msg) {
     self.postMessage({ id: msg.id, progress: { stage, file, loaded, total } });
   let files = msg.source.files;
   let base = '';
+  let urls = null;
   if (!files) {
     base = new URL(msg.source.url, msg.source.from).href;
     if (!base.endsWith('/')) base += '/';
-    files = await download(base, progress);
+    ({ files, urls } = await download(base, progress));
   }
   progress('build', null, 0, 0);
+  let info;
   try {
-    return await wasm.openModel(files, msg.engine);
+    info = await wasm.openModel(files, msg.engine);
   } catch (e) {
     // Errors name the file; say where it came from too.
     throw new Error(base ? `${base}${message(e)}` : message(e));
   }
+  // Only now: openModel checked every file against the manifest's SHA-256.
+  if (urls && msg.offlineCache) await keepOffline(msg.offlineCache, base, files, urls);
+  return info;
 }
 
-async function fetchOk(url) {
+// Put a downloaded, verified bundle into Cache Storage under the URLs it came from
+// (a service worker that answers from `caches.match` then serves it offline), and
+// drop the files of older versions of the same bundle. A file kept already is not
+// written again (its URL carries its hash); the manifest is. Offline copies are a convenience: a full
+// disk or a browser without Cache Storage leaves the loaded model working.
+async function keepOffline(cacheName, base, files, urls) {
+  try {
+    const cache = await caches.open(cacheName);
+    const keep = new Set(urls.values());
+    for (const request of await cache.keys()) {
+      if (request.url.startsWith(base) && !keep.has(request.url)) await cache.delete(request);
+    }
+    for (const [name, url] of urls) {
+      if (name !== 'manifest.json' && (await cache.match(url))) continue;
+      const type = name.endsWith('.json') ? 'application/json' : 'application/octet-stream';
+      await cache.put(url, new Response(files.get(name), { headers: { 'Content-Type': type } }));
+    }
+  } catch (e) {
+    console.warn(`bert-sentiment: the model was not kept for offline use (${message(e)})`);
+  }
+}
+
+// `init`: { cache: 'no-cache' } for the manifest, so a new model is seen at once.
+async function fetchOk(url, init) {
   let response;
   try {
-    response = await fetch(url);
+    response = await fetch(url, init);
   } catch (e) {
     throw new Error(`${url}: network error (${message(e)})`);
   }
@@ -140,7 +175,7 @@ async function fetchOk(url) {
 async function download(base, progress) {
   const manifestUrl = `${base}manifest.json`;
   progress('download', 'manifest.json', 0, 0);
-  const manifestBytes = new Uint8Array(await (await fetchOk(manifestUrl)).arrayBuffer());
+  const manifestBytes = new Uint8Array(await (await fetchOk(manifestUrl, { cache: 'no-cache' })).arrayBuffer());
   let manifest;
   try {
     manifest = JSON.parse(new TextDecoder().decode(manifestBytes));
@@ -150,6 +185,7 @@ async function download(base, progress) {
   if (!Array.isArray(manifest.files)) throw new Error(`${manifestUrl}: no "files" list`);
   const total = manifest.files.reduce((sum, f) => sum + (f.bytes || 0), 0);
   const files = new Map([['manifest.json', manifestBytes]]);
+  const urls = new Map([['manifest.json', manifestUrl]]);
   let loaded = 0;
   for (const f of manifest.files) {
     // The hash in the URL makes each model version its own cache entry (as the page).
@@ -173,11 +209,12 @@ async function download(base, progress) {
     }
     loaded += size;
     files.set(f.name, bytes);
+    urls.set(f.name, url);
   }
-  return files;
+  return { files, urls };
 }
 
 started.then(
-  () => self.postMessage({ ready: true }),
+  () => self.postMessage({ ready: true, locked }),
   (e) => self.postMessage({ ready: false, error: `the model's WebAssembly module did not start: ${message(e)}` }),
 );

@@ -98,16 +98,21 @@ async function main() {
     await page.click('#classify');
     await page.waitForFunction(() => { const b = document.querySelector('#classify'); return b && !b.disabled && document.querySelector('.result .notice'); }, null, { timeout: 120_000 });
     timings.one_mb_classify_ms = Date.now() - t0;
-    timings.one_mb_longest_main_thread_block_ms = Math.round(await stopHeartbeat(page));
+    const classifying = await stopHeartbeat(page);
+    timings.one_mb_longest_main_thread_task_ms = classifying.task;
+    timings.one_mb_longest_heartbeat_gap_ms = classifying.gap;
     const notice = await page.innerText('.result .notice');
     assert.match(notice, /This review has \d{6} tokens; the model reads at most \d+/, notice);
-    assert.ok(timings.one_mb_longest_main_thread_block_ms < 1.5 * runMs + 150, `main thread blocked ${timings.one_mb_longest_main_thread_block_ms} ms (one full-length run: ${runMs} ms)`);
+    // The model runs in the library's worker: the page's main thread only draws.
+    assert.ok(classifying.task <= 50, `the main thread ran a ${classifying.task} ms task (one full-length run: ${runMs} ms)`);
     // Why? explains the part the model read and marks what it skipped.
     await startHeartbeat(page);
     await page.click('#explain');
     await page.waitForSelector('[data-testid=explanation] mark[title]', { timeout: 180_000 });
-    timings.one_mb_explain_longest_block_ms = Math.round(await stopHeartbeat(page));
-    assert.ok(timings.one_mb_explain_longest_block_ms < 3 * runMs + 200, `explaining blocked the main thread ${timings.one_mb_explain_longest_block_ms} ms (one full-length run: ${runMs} ms)`);
+    const explaining = await stopHeartbeat(page);
+    timings.one_mb_explain_longest_main_thread_task_ms = explaining.task;
+    timings.one_mb_explain_longest_heartbeat_gap_ms = explaining.gap;
+    assert.ok(explaining.task <= 50, `explaining ran a ${explaining.task} ms task on the main thread`);
     assert.match(await page.innerText('.explained .omitted'), /characters the model does not read/);
     const shown = await page.$eval('.explained', (e) => e.textContent.length);
     assert.ok(shown < 20_000, `the explanation renders ${shown} characters`);
@@ -133,6 +138,16 @@ async function main() {
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=batch-results] tbody tr').length === 4, null, { timeout: 120_000 });
     const metrics = await page.innerText('[data-testid=batch-metrics]');
     assert.match(metrics, /Accuracy on labelled reviews: 100\.0%/);
+    // 64 reviews typed in: the main thread stays free while the worker classifies.
+    const many = Array.from({ length: 64 }, (_, i) => (i % 2 ? POSITIVE : NEGATIVE).replace(/\n/g, ' ')).join('\n');
+    await page.fill('#batch-input', many);
+    await startHeartbeat(page);
+    await page.click('#classify-batch');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=batch-results] tbody tr').length === 64, null, { timeout: 180_000 });
+    const batch = await stopHeartbeat(page);
+    timings.page_64_longest_main_thread_task_ms = batch.task;
+    timings.page_64_longest_heartbeat_gap_ms = batch.gap;
+    assert.ok(batch.task <= 50, `classifying 64 reviews ran a ${batch.task} ms task on the main thread`);
     await page.fill('#batch-input', 'Great fun.\nAwful.');
     await page.click('#classify-batch');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=batch-results] tbody tr').length === 2, null, { timeout: 120_000 });
@@ -213,7 +228,7 @@ async function main() {
     const r = await launch({ serviceWorkers: 'block' });
     const p = await r.context.newPage();
     let broken = true;
-    await p.route(/\/model\/model\.safetensors/, (route) => (broken ? route.fulfill({ status: 404, body: 'nope' }) : route.continue()));
+    await r.context.route(/\/model\/model\.safetensors/, (route) => (broken ? route.fulfill({ status: 404, body: 'nope' }) : route.continue()));
     await p.goto(PAGE_URL);
     await p.waitForSelector('.model .error', { timeout: 60_000 });
     const msg = await p.innerText('.model .error');
@@ -228,7 +243,7 @@ async function main() {
   await step('a model file with a wrong hash is refused', async () => {
     const r = await launch({ serviceWorkers: 'block' });
     const p = await r.context.newPage();
-    await p.route(/\/model\/tokenizer\.json/, (route) => route.fulfill({ status: 200, contentType: 'application/json', body: '{"version":"1.0"}' }));
+    await r.context.route(/\/model\/tokenizer\.json/, (route) => route.fulfill({ status: 200, contentType: 'application/json', body: '{"version":"1.0"}' }));
     await p.goto(PAGE_URL);
     await p.waitForSelector('.model .error', { timeout: 60_000 });
     const msg = await p.innerText('.model .error');
@@ -249,7 +264,7 @@ async function main() {
   });
 
   await step('WebGPU device lost mid-session: falls back to the CPU and goes on', async () => {
-    const r = await launch({ captureGpu: true, serviceWorkers: 'block' });
+    const r = await launch({ serviceWorkers: 'block' });
     const p = await r.context.newPage();
     await p.goto(PAGE_URL);
     await waitReady(p);
@@ -257,8 +272,16 @@ async function main() {
     await p.waitForFunction(() => document.querySelector('[data-testid=engine]').innerText === 'WebGPU', null, { timeout: 180_000 });
     await waitReady(p);
     assert.equal((await classify(p, POSITIVE)).label, 'positive');
-    const destroyed = await p.evaluate(() => { window.__gpuDevices.forEach((d) => d.destroy()); return window.__gpuDevices.length; });
-    assert.ok(destroyed > 0, 'the page created no GPUDevice');
+    // The model runs in the library's worker, which keeps the devices it was given.
+    let destroyed = 0;
+    for (const w of p.workers()) {
+      destroyed += await w.evaluate(() => {
+        const devices = globalThis.bertSentimentGpu?.devices ?? [];
+        devices.forEach((d) => d.destroy());
+        return devices.length;
+      }).catch(() => 0);
+    }
+    assert.ok(destroyed > 0, 'the worker created no GPUDevice');
     const neg = await classify(p, NEGATIVE);
     assert.equal(neg.label, 'negative');
     assert.match(neg.meta, /CPU/);

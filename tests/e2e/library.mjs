@@ -160,9 +160,12 @@ async function main() {
       return { ms: performance.now() - t0, positives: out.filter((o) => o.label === 'positive').length };
     }, [POSITIVE, NEGATIVE]);
     timings.library_64_reviews_ms = Math.round(r.ms);
-    timings.library_64_longest_main_thread_block_ms = Math.round(await stopHeartbeat(page));
+    const watched = await stopHeartbeat(page);
+    timings.library_64_longest_main_thread_task_ms = watched.task;
+    timings.library_64_longest_heartbeat_gap_ms = watched.gap;
     assert.equal(r.positives, 32);
-    assert.ok(timings.library_64_longest_main_thread_block_ms <= 50, `main thread blocked ${timings.library_64_longest_main_thread_block_ms} ms`);
+    assert.ok(watched.task <= 50, `the main thread ran a ${watched.task} ms task`);
+    assert.ok(watched.gap <= 70, `the main thread's 20 ms ticks stopped for ${watched.gap} ms`);
   });
 
   await step('a bad URL rejects naming the URL', async () => {

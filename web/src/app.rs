@@ -1,15 +1,15 @@
 //! The page: a Leptos (client-side rendered) app around [`model_core::Classifier`].
 //!
 //! [`App`] creates each feature's state and provides it as context, so each panel
-//! (one per feature, in `panels`) takes only what it reads. Model work runs in
-//! `spawn_local` tasks and yields to the browser between chunks, so the page keeps
-//! painting and taking input while it classifies.
+//! (one per feature, in `panels`) takes only what it reads. The model runs in the
+//! JS library's Web Worker ([`crate::client`]), so the page keeps painting and
+//! taking input while it classifies.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use crate::lifecycle::ModelState;
 pub use crate::lifecycle::{ModelSource, Status};
-use crate::lifecycle::{ModelState, pick_engine};
 use crate::panels::batch::BatchPanel;
 use crate::panels::engine_bar::EngineBar;
 use crate::panels::model_panel::{ModelPanel, reload};
@@ -40,10 +40,7 @@ pub fn App(source: ModelSource) -> impl IntoView {
     provide_context(review);
     provide_context(ExplainState::default());
     provide_context(BatchState::default());
-    spawn_local(async move {
-        pick_engine(model).await;
-        reload(model, review).await;
-    });
+    spawn_local(reload(model, review));
     view! {
         <header class="top">
             <h1>"Review sentiment"</h1>

@@ -4,7 +4,8 @@
 //! - `panels`: one module per feature (engine bar, model, one review, explanation,
 //!   many reviews), each taking its state from context.
 //! - [`state`]: each feature's signals, provided as context.
-//! - [`lifecycle`]: loading, verifying and building the model; WebGPU→CPU failover.
+//! - [`lifecycle`]: the page's model through the JS library: load, switch engines, classify.
+//! - [`client`]: the page's handle on the JS library's `SentimentClassifier`.
 //! - [`explain`]: a review's reading and explanation through the model (page and library).
 //! - [`library`]: the wasm exports the JS library's worker calls (`static/lib/`).
 //! - [`occlusion`]: what the model reads of a review, and the "Why?" explanation (DOM-free).
@@ -13,6 +14,7 @@
 //! - [`text`]: batch input parsing, results CSV (DOM-free).
 
 pub mod app;
+pub mod client;
 pub mod engine;
 pub mod explain;
 pub mod fetch;
@@ -22,6 +24,30 @@ pub mod occlusion;
 mod panels;
 pub mod state;
 pub mod text;
+
+#[cfg(feature = "page")]
+unsafe extern "C" {
+    /// The module's static constructors (cubecl's IR registers its operations in
+    /// them). A module that never calls this itself gets it called by the linker at
+    /// the start of every export, and every JS value handed to wasm goes through an
+    /// export: that cost the library's calls milliseconds each.
+    fn __wasm_call_ctors();
+}
+
+/// The page module's start: run the constructors (once), then mount the page on
+/// `<body>`. The same module runs in the JS library's Web Worker
+/// (`static/lib/worker.js`), which has no window and only calls the exports of
+/// [`library`].
+#[cfg(feature = "page")]
+#[wasm_bindgen::prelude::wasm_bindgen(start)]
+pub fn start() {
+    // SAFETY: called once, first, before any other code of the module runs.
+    unsafe { __wasm_call_ctors() };
+    app::report_panics();
+    if web_sys::window().is_some() {
+        app::mount();
+    }
+}
 
 // The unit tests run in the browser (`cargo xtask test-web`), where the crate runs.
 #[cfg(test)]

@@ -1,22 +1,21 @@
-//! The model's lifecycle in the page: fetch the bundle (or take it from files the
-//! user picked), check every file against the manifest's hashes, build the
-//! classifier on the chosen engine, warm it up, and fail over from WebGPU to the
-//! CPU when the GPU gives out mid-session.
-//!
-//! No view lives here: the lifecycle reports through the signals of [`ModelState`],
-//! which the panels read, so it never depends on them.
+//! The model's lifecycle in the page, through the JS library ([`crate::client`]):
+//! load the bundle (from its URL or from files the user picked) on the chosen
+//! engine, switch engines, classify. The library's worker downloads, checks every
+//! file against the manifest's hashes, builds, warms up, and fails over from WebGPU
+//! to the CPU when the GPU gives out; this module turns what it reports into the
+//! signals of [`ModelState`], which the panels read.
 
 use std::collections::HashMap;
 use std::ops::Range;
 use std::rc::Rc;
 
 use leptos::prelude::*;
-use model_core::bundle::{MANIFEST_FILE, Manifest};
-use model_core::tokenizer::Encoded;
-use model_core::{Classifier, MatmulPrecision, Prediction};
+use model_core::Prediction;
 
-use crate::engine::{Engine, best_device, device_for, webgpu_lost};
-use crate::fetch::{fetch_bytes, keep_offline, now_ms, under_service_worker, yield_now};
+use crate::client::{Classified, Info, Remote, Source};
+use crate::engine::Engine;
+use crate::fetch::now_ms;
+use crate::text::byte_range;
 
 /// Where the page gets its model.
 #[derive(Clone)]
@@ -42,30 +41,19 @@ pub enum Status {
     Failed(String),
 }
 
-/// A verified bundle: the manifest and its files.
-struct Bundle {
-    manifest: Manifest,
-    files: HashMap<String, Vec<u8>>,
-}
-
-/// The classifier and the engine it runs on.
-struct Model {
-    classifier: Classifier,
-    engine: Engine,
-}
-
 /// The model's state: copyable handles, provided to the panels as context.
 ///
-/// The bundle and the model themselves stay private: the panels reach them only
-/// through this module's functions, which handle a lost WebGPU device.
+/// The library's handle stays private: the panels reach the model only through
+/// this module's functions.
 #[derive(Clone, Copy)]
 pub struct ModelState {
     source: StoredValue<ModelSource, LocalStorage>,
-    bundle: StoredValue<Option<Rc<Bundle>>, LocalStorage>,
-    model: StoredValue<Option<Rc<Model>>, LocalStorage>,
+    remote: StoredValue<Option<Rc<Remote>>, LocalStorage>,
+    info: StoredValue<Option<Info>, LocalStorage>,
     /// Where loading stands.
     pub status: RwSignal<Status>,
-    /// The engine the model runs (or will run) on; `None` while choosing.
+    /// The engine the model runs (or will run) on; `None` until the first model
+    /// is loaded (the library then picks: WebGPU on a hardware adapter, else the CPU).
     pub engine: RwSignal<Option<Engine>>,
     /// Why the page does not start on WebGPU, when it does not.
     pub webgpu_note: RwSignal<Option<String>>,
@@ -75,6 +63,8 @@ pub struct ModelState {
     pub labels: RwSignal<Vec<String>>,
     /// One line describing the loaded model.
     pub model_info: RwSignal<Option<String>>,
+    /// The CPU threads the model runs on.
+    pub threads: RwSignal<Option<usize>>,
     /// A job (one review, an explanation, a batch) is using the model: the page
     /// runs one at a time.
     pub busy: RwSignal<bool>,
@@ -87,25 +77,19 @@ impl ModelState {
     pub fn new(source: ModelSource) -> Self {
         Self {
             source: StoredValue::new_local(source),
-            bundle: StoredValue::new_local(None),
-            model: StoredValue::new_local(None),
+            remote: StoredValue::new_local(None),
+            info: StoredValue::new_local(None),
             status: RwSignal::new(Status::Starting),
             engine: RwSignal::new(None),
             webgpu_note: RwSignal::new(None),
             notice: RwSignal::new(None),
             labels: RwSignal::new(Vec::new()),
             model_info: RwSignal::new(None),
+            threads: RwSignal::new(None),
             busy: RwSignal::new(false),
             first_prediction_ms: RwSignal::new(None),
         }
     }
-}
-
-/// Pick the engine the page starts on (before the first [`load`]).
-pub async fn pick_engine(state: ModelState) {
-    let (engine, _, why) = best_device().await;
-    state.engine.set(Some(engine));
-    state.webgpu_note.set(why);
 }
 
 /// Make `source` the page's source, for the next [`load`].
@@ -113,99 +97,39 @@ pub fn set_source(state: ModelState, source: ModelSource) {
     state.source.set_value(source);
 }
 
-/// Load the bundle from the page's source, then build the model.
-pub async fn load(state: ModelState) {
-    let result = match state.source.get_value() {
-        ModelSource::Url(base) => fetch_bundle(state, &base).await,
-        ModelSource::Files(files) => bundle_from_files(&files),
-    };
-    match result {
-        Ok(bundle) => install(state, Rc::new(bundle)).await,
-        Err(e) => state.status.set(Status::Failed(e)),
+fn engine_name(engine: Option<Engine>) -> &'static str {
+    match engine {
+        None => "auto",
+        Some(Engine::WebGpu) => "webgpu",
+        Some(Engine::Cpu) => "cpu",
     }
 }
 
-/// Download `manifest.json` and the files it lists, each checked against its hash.
-async fn fetch_bundle(state: ModelState, base: &str) -> Result<Bundle, String> {
+/// Load the model from the page's source on the current engine (the library's
+/// pick at first), with download progress in [`ModelState::status`].
+pub async fn load(state: ModelState) {
+    let wanted = state.engine.get_untracked();
     state.status.set(Status::Downloading {
         file: "manifest.json".into(),
         done: 0,
         total: 0,
     });
-    // Requests made before the service worker controls the page never reach its
-    // offline cache: those files are handed to it once downloaded and verified.
-    let unseen = !under_service_worker();
-    let manifest_bytes = fetch_bytes(&format!("{base}manifest.json"), true, |_| {}).await?;
-    let manifest = Manifest::parse(&manifest_bytes, &format!("{base}manifest.json"))
-        .map_err(|e| e.to_string())?;
-    if unseen {
-        keep_offline(
-            &format!("{base}manifest.json"),
-            &manifest_bytes,
-            "application/json",
-        );
-    }
-    let total = manifest.total_bytes();
-    let mut done = 0u64;
-    let mut files = HashMap::new();
-    for f in manifest.files.clone() {
-        // The hash in the URL makes each model version its own cache entry, so the
-        // service worker can serve model files cache-first without going stale.
-        let url = format!("{base}{}?v={}", f.name, &f.sha256[..16.min(f.sha256.len())]);
-        let before = done;
-        let name = f.name.clone();
-        let unseen = !under_service_worker();
-        let bytes = fetch_bytes(&url, false, |n| {
-            state.status.set(Status::Downloading {
-                file: name.clone(),
-                done: before + n,
-                total,
-            })
+    let progress = move |p: crate::client::Progress| {
+        state.status.set(if p.stage == "build" {
+            Status::Building
+        } else {
+            Status::Downloading {
+                file: p.file.unwrap_or_default(),
+                done: p.loaded as u64,
+                total: p.total as u64,
+            }
         })
-        .await?;
-        manifest
-            .verify(&f.name, &bytes)
-            .map_err(|e| format!("{base}{e}"))?;
-        if unseen {
-            keep_offline(&url, &bytes, "application/octet-stream");
-        }
-        done += bytes.len() as u64;
-        files.insert(f.name.clone(), bytes);
-    }
-    // With its manifest the files are a bundle to `Classifier::open`.
-    files.insert(MANIFEST_FILE.into(), manifest_bytes);
-    Ok(Bundle { manifest, files })
-}
-
-/// A bundle from files already in memory; `Classifier::open` checks each file
-/// against the manifest's hash when it builds the model.
-fn bundle_from_files(files: &HashMap<String, Vec<u8>>) -> Result<Bundle, String> {
-    let manifest_bytes = files.get(MANIFEST_FILE).ok_or(
-        "manifest.json is missing: pick every file of a `trainer export --format web` folder",
-    )?;
-    let manifest = Manifest::parse(manifest_bytes, MANIFEST_FILE).map_err(|e| e.to_string())?;
-    Ok(Bundle {
-        manifest,
-        files: files.clone(),
-    })
-}
-
-/// Build the classifier on the current engine, warm it up, and make it current.
-async fn install(state: ModelState, bundle: Rc<Bundle>) {
-    state.status.set(Status::Building);
-    yield_now().await;
-    let engine = state.engine.get_untracked().unwrap_or(Engine::Cpu);
-    match build(&bundle, engine).await {
-        Ok(model) => {
-            let m = &bundle.manifest;
-            state.labels.set(m.labels.clone());
-            // The CPU engine computes an int8 export's projections in int8
-            // (model_core::MatmulPrecision); WebGPU computes in f32.
-            let int8 = model.engine == Engine::Cpu
-                && model.classifier.matmul_precision() == MatmulPrecision::Int8;
-            state.model_info.set(Some(describe(m, int8)));
-            state.model.set_value(Some(Rc::new(model)));
-            state.bundle.set_value(Some(bundle));
+    };
+    match open(state, engine_name(wanted), progress).await {
+        Ok(info) => {
+            if wanted.is_none() {
+                state.webgpu_note.set(info.note.clone());
+            }
             state.status.set(Status::Ready);
             if state.first_prediction_ms.get_untracked().is_none() {
                 state.first_prediction_ms.set(Some(now_ms()));
@@ -215,121 +139,110 @@ async fn install(state: ModelState, bundle: Rc<Bundle>) {
     }
 }
 
-/// The footer's line about the model; `int8` when it computes in int8.
-fn describe(m: &Manifest, int8: bool) -> String {
-    let accuracy = m
-        .metrics
-        .get("accuracy")
-        .and_then(|a| a.as_f64())
+/// Load the page's source on `engine` and make it current (the model before it is
+/// disposed); on failure the model before stays.
+async fn open(
+    state: ModelState,
+    engine: &str,
+    progress: impl FnMut(crate::client::Progress) + 'static,
+) -> Result<Info, String> {
+    let source = state.source.get_value();
+    let remote = match &source {
+        ModelSource::Url(url) => Remote::load(Source::Url(url), engine, progress).await?,
+        ModelSource::Files(files) => Remote::load(Source::Files(files), engine, progress).await?,
+    };
+    let info = remote.info()?;
+    if let Some(old) = state.remote.get_value() {
+        old.dispose();
+    }
+    state.remote.set_value(Some(Rc::new(remote)));
+    state.labels.set(info.labels.clone());
+    state.model_info.set(Some(describe(&info)));
+    state.engine.set(Some(info.engine()));
+    state.threads.set(Some(info.threads));
+    state.info.set_value(Some(info.clone()));
+    Ok(info)
+}
+
+/// The footer's line about the model.
+fn describe(info: &Info) -> String {
+    let accuracy = info
+        .accuracy
         .map(|a| format!(", test accuracy {:.2}%", a * 100.0))
         .unwrap_or_default();
-    let bytes: u64 = m.total_bytes();
-    let arithmetic = if int8 { " (int8 arithmetic)" } else { "" };
+    let arithmetic = if info.products == "int8" {
+        " (int8 arithmetic)"
+    } else {
+        ""
+    };
     format!(
         "Model: {} labels ({}), {} weights{arithmetic}, {:.1} MB, max {} tokens ({}){accuracy}.",
-        m.labels.len(),
-        m.labels.join(", "),
-        m.dtype,
-        bytes as f64 / 1e6,
-        m.max_len,
-        m.truncation,
+        info.labels.len(),
+        info.labels.join(", "),
+        info.dtype,
+        info.bytes as f64 / 1e6,
+        info.max_len,
+        info.truncation,
     )
 }
 
-async fn build(bundle: &Bundle, engine: Engine) -> Result<Model, String> {
-    let device = device_for(engine).await?;
-    let options = bundle.manifest.options(16);
-    let (classifier, _) =
-        Classifier::open(&bundle.files, &device, Some(options)).map_err(|e| e.to_string())?;
-    // The first pass compiles GPU pipelines and touches every weight: do it now,
-    // not when the user presses Classify.
-    classifier
-        .predict_async(&["warm up"])
-        .await
-        .map_err(|e| format!("{engine}: {e}"))?;
-    Ok(Model { classifier, engine })
-}
-
-/// Rebuild the model on `engine`; on failure the model keeps its engine.
+/// Load the model again on `engine`; on failure the model keeps its engine.
 pub async fn switch_engine(state: ModelState, engine: Engine) -> Result<(), String> {
-    if engine == Engine::WebGpu
-        && let Some(why) = webgpu_lost()
-    {
-        return Err(format!(
-            "the GPU device was lost ({why}); reload the page to use WebGPU again"
-        ));
+    if state.remote.get_value().is_none() {
+        return Err("the model is not loaded".into());
     }
-    let bundle = state.bundle.get_value().ok_or("the model is not loaded")?;
     state.status.set(Status::Building);
-    match build(&bundle, engine).await {
-        Ok(model) => {
-            state.model.set_value(Some(Rc::new(model)));
-            state.engine.set(Some(engine));
-            state.status.set(Status::Ready);
-            Ok(())
-        }
-        Err(e) => {
-            // Keep the model we had.
-            state.status.set(Status::Ready);
-            Err(e)
-        }
+    let result = open(state, engine_name(Some(engine)), |_| {}).await;
+    state.status.set(Status::Ready);
+    result.map(|_| ())
+}
+
+/// After a request: when the library moved the model to the CPU (WebGPU failed),
+/// follow it and say why.
+fn follow(state: ModelState, remote: &Remote) {
+    let Ok(info) = remote.info() else { return };
+    if Some(info.engine()) != state.engine.get_untracked() {
+        state.engine.set(Some(info.engine()));
+        state.notice.set(info.note.clone());
+        state.model_info.set(Some(describe(&info)));
+    }
+    state.info.set_value(Some(info));
+}
+
+fn prediction(c: Classified, labels: &[String]) -> Prediction {
+    let probabilities = labels
+        .iter()
+        .map(|l| (l.clone(), c.probabilities.get(l).copied().unwrap_or(0.0)))
+        .collect();
+    Prediction {
+        label: c.label,
+        confidence: c.confidence,
+        probabilities,
+        tokens: c.tokens,
+        truncated: c.truncated,
     }
 }
 
-/// Run the model; if WebGPU fails mid-session (device lost...), rebuild on the CPU
-/// and try once more.
-pub async fn predict(state: ModelState, texts: &[&str]) -> Result<Vec<Prediction>, String> {
-    let model = state.model.get_value().ok_or("the model is not loaded")?;
-    let encoded = model.classifier.encode(texts).map_err(|e| e.to_string())?;
-    predict_encoded(state, encoded).await
-}
-
-/// [`predict`] on reviews already tokenized.
-async fn predict_encoded(
+/// Classify `texts` in the library's worker (`spans`: with the parts read).
+async fn classify(
     state: ModelState,
-    encoded: Vec<Encoded>,
-) -> Result<Vec<Prediction>, String> {
-    let mut model = state.model.get_value().ok_or("the model is not loaded")?;
-    if model.engine == Engine::WebGpu
-        && let Some(why) = webgpu_lost()
-    {
-        // Never call into a dead device: move to the CPU first.
-        state.notice.set(Some(format!(
-            "WebGPU failed (the GPU device was lost: {why}); switched to the CPU."
-        )));
-        switch_engine(state, Engine::Cpu).await?;
-        model = state.model.get_value().ok_or("the model is not loaded")?;
-    }
-    match model
-        .classifier
-        .predict_encoded_async(encoded.clone())
-        .await
-    {
-        Ok(p) => Ok(p),
-        Err(e) if model.engine == Engine::WebGpu => {
-            state
-                .notice
-                .set(Some(format!("WebGPU failed ({e}); switched to the CPU.")));
-            switch_engine(state, Engine::Cpu).await?;
-            let model = state.model.get_value().ok_or("the model is not loaded")?;
-            model
-                .classifier
-                .predict_encoded_async(encoded)
-                .await
-                .map_err(|e| e.to_string())
-        }
-        Err(e) => Err(e.to_string()),
-    }
+    texts: &[&str],
+    spans: bool,
+) -> Result<Vec<Classified>, String> {
+    let remote = state.remote.get_value().ok_or("the model is not loaded")?;
+    let out = remote.classify(texts, spans).await;
+    follow(state, &remote);
+    out
 }
 
-/// The number of tokens the model sees for `text` (1 when it cannot tell), which
-/// sizes the runs of an explanation.
-pub fn token_count(state: ModelState, text: &str) -> usize {
-    state
-        .model
-        .get_value()
-        .and_then(|m| m.classifier.encode(&[text]).ok())
-        .map_or(1, |e| e[0].ids.len())
+/// Run the model on `texts`.
+pub async fn predict(state: ModelState, texts: &[&str]) -> Result<Vec<Prediction>, String> {
+    let labels = state.labels.get_untracked();
+    Ok(classify(state, texts, false)
+        .await?
+        .into_iter()
+        .map(|c| prediction(c, &labels))
+        .collect())
 }
 
 /// One review as the model read it.
@@ -346,31 +259,27 @@ pub struct Reading {
     pub windows: Vec<Range<usize>>,
 }
 
-/// Classify one review, however long, without freezing the page; `None` when the
-/// model went away meanwhile.
+/// Classify one review, however long (the worker reads it; the page only waits).
 pub async fn classify_review(state: ModelState, text: &str) -> Result<Option<Reading>, String> {
-    let (encoded, windows) = read_review(state, text).await?;
-    let mut p = predict_encoded(state, vec![encoded]).await?;
-    let model = state.model.get_value();
-    let bundle = state.bundle.get_value();
-    Ok(match (model, bundle, p.pop()) {
-        (Some(model), Some(bundle), Some(prediction)) => Some(Reading {
-            prediction,
-            engine: model.engine,
-            max_len: bundle.manifest.max_len,
-            truncation: bundle.manifest.truncation.to_string(),
-            windows,
-        }),
-        _ => None,
-    })
-}
-
-/// Tokenize one review piece by piece, yielding to the browser between pieces,
-/// and work out which parts of it the model reads.
-async fn read_review(
-    state: ModelState,
-    text: &str,
-) -> Result<(Encoded, Vec<Range<usize>>), String> {
-    let model = state.model.get_value().ok_or("the model is not loaded")?;
-    crate::explain::read_review(&model.classifier, text, yield_now).await
+    let labels = state.labels.get_untracked();
+    let Some(c) = classify(state, &[text], true).await?.pop() else {
+        return Ok(None);
+    };
+    let windows = c
+        .read
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| byte_range(text, r))
+        .collect();
+    let Some(info) = state.info.get_value() else {
+        return Ok(None);
+    };
+    Ok(Some(Reading {
+        prediction: prediction(c, &labels),
+        engine: info.engine(),
+        max_len: info.max_len,
+        truncation: info.truncation,
+        windows,
+    }))
 }

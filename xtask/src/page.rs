@@ -61,19 +61,23 @@ pub fn copy_static(from: &Path, to: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// One page module: `cargo build` with `features`, then wasm-bindgen into `out`
-/// (`web.js`, `web_bg.wasm`: the names `boot.js` and the service worker load).
+/// One page module: the `web` library as a cdylib with its start function (feature
+/// `page`) and `features`, then wasm-bindgen into `out` (`web.js`, `web_bg.wasm`: the
+/// names `boot.js` and the service worker load).
 fn build_module(features: &[&str], out: &Path) -> Result<(), String> {
     let mut args = vec![
-        "build",
+        "rustc",
         "--package",
         "web",
-        "--bin",
-        "web",
+        "--lib",
+        "--crate-type",
+        "cdylib",
         "--target",
         "wasm32-unknown-unknown",
         "--profile",
         WEB_PROFILE,
+        "--features",
+        "page",
     ];
     args.extend_from_slice(features);
     run("cargo", &args, &[])?;

@@ -1,5 +1,5 @@
-//! The engine bar: which engine the model runs on, the switch between WebGPU and
-//! the CPU, and notices about either.
+//! The engine bar: which engine the model runs on (and on how many CPU threads),
+//! the switch between WebGPU and the CPU, and notices about either.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -45,6 +45,14 @@ pub fn EngineBar() -> impl IntoView {
             <span class="engine-name" data-testid="engine">
                 {move || state.engine.get().map(|e| e.to_string()).unwrap_or_else(|| "…".into())}
             </span>
+            {move || {
+                // WebGPU runs on the GPU's own threads; the CPU engine on this many.
+                let cpu = state.engine.get() == Some(Engine::Cpu);
+                state.threads.get().filter(|_| cpu).map(|n| {
+                    let text = if n == 1 { "1 thread".to_string() } else { format!("{n} threads") };
+                    view! { <span class="threads" data-testid="threads">{text}</span> }
+                })
+            }}
             {move || state.webgpu_note.get().map(|n| view! { <span class="note">{n}</span> })}
             {move || state.notice.get().map(|n| view! { <p class="notice" role="status">{n}</p> })}
         </div>

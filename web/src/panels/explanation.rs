@@ -1,5 +1,5 @@
 //! The explanation of one review's answer ("Why?"): occlusion run through the
-//! model a few variants at a time, and the review shown with each phrase coloured
+//! model (in the library's worker) a few variants at a time, and the review shown with each phrase coloured
 //! by how much it moved p(positive). The arithmetic is [`crate::occlusion`]'s.
 
 use leptos::prelude::*;
@@ -7,8 +7,7 @@ use leptos::task::spawn_local;
 
 use super::progress::progress_view;
 use crate::explain::occlude;
-use crate::fetch::yield_now;
-use crate::lifecycle::{ModelState, predict, token_count};
+use crate::lifecycle::{ModelState, predict};
 use crate::occlusion::{Explanation, Segment, plan, segments, variants_per_run};
 use crate::state::{ExplainState, ReviewState};
 use crate::text::positive_index;
@@ -55,14 +54,14 @@ fn explain(model: ModelState, review: ReviewState, state: ExplainState) {
     let planned = plan(&review.text.get_untracked(), &shown.windows);
     model.busy.set(true);
     state.explaining.set(Some((0, planned.phrases.len())));
+    // What the model reads of the review: all its tokens, or the budget.
+    let tokens = shown.prediction.tokens.min(shown.max_len);
     spawn_local(async move {
-        let per_run = variants_per_run(token_count(model, &planned.text));
+        let per_run = variants_per_run(tokens);
         let base = planned.whole.then(|| shown.prediction.probabilities[pos].1);
         let run = |variants: Vec<String>| async move {
             let refs: Vec<&str> = variants.iter().map(String::as_str).collect();
-            let p = predict(model, &refs).await;
-            yield_now().await;
-            p
+            predict(model, &refs).await
         };
         let progress = |done, total| state.explaining.set(Some((done, total)));
         match occlude(&planned, base, pos, per_run, run, progress).await {

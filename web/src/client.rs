@@ -1,0 +1,170 @@
+//! The page's handle on the JS library (`static/lib/bert-sentiment.js`): the page
+//! runs its model exactly as any other page would, through `SentimentClassifier`,
+//! whose Web Worker holds the model. So the page has no model lifecycle of its own
+//! and its main thread never runs the model. `static/boot.js` imports the library
+//! and leaves the class at `globalThis.bertSentiment.SentimentClassifier`.
+
+use std::collections::HashMap;
+
+use js_sys::{Array, Function, Map, Object, Promise, Reflect, Uint8Array};
+use serde::Deserialize;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::engine::Engine;
+
+/// What the library says about a loaded model (`clf.info`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Info {
+    pub engine: String,
+    pub threads: usize,
+    pub labels: Vec<String>,
+    pub max_len: usize,
+    pub truncation: String,
+    pub dtype: String,
+    pub products: String,
+    pub bytes: u64,
+    pub accuracy: Option<f64>,
+    pub note: Option<String>,
+}
+
+impl Info {
+    /// The engine, as the page names it.
+    pub fn engine(&self) -> Engine {
+        if self.engine == "webgpu" {
+            Engine::WebGpu
+        } else {
+            Engine::Cpu
+        }
+    }
+}
+
+/// One result of `clf.classify`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Classified {
+    pub label: String,
+    pub confidence: f32,
+    pub probabilities: HashMap<String, f32>,
+    pub tokens: usize,
+    pub truncated: bool,
+    /// With `spans`: the UTF-16 ranges of the text the model read.
+    #[serde(default)]
+    pub read: Option<Vec<[usize; 2]>>,
+}
+
+/// `onProgress`'s argument while loading.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Progress {
+    pub stage: String,
+    pub file: Option<String>,
+    pub loaded: f64,
+    pub total: f64,
+}
+
+/// Where to load a model from.
+pub enum Source<'a> {
+    /// A bundle folder's URL, relative to the page.
+    Url(&'a str),
+    /// A bundle's files by name (opened from disk).
+    Files(&'a HashMap<String, Vec<u8>>),
+}
+
+/// A loaded `SentimentClassifier` (its worker ends with [`Remote::dispose`]).
+pub struct Remote(JsValue);
+
+/// The message of a rejected promise (an `Error`'s, else its string).
+fn message(e: JsValue) -> String {
+    Reflect::get(&e, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+fn method(target: &JsValue, name: &str) -> Result<Function, String> {
+    Reflect::get(target, &name.into())
+        .ok()
+        .and_then(|f| f.dyn_into::<Function>().ok())
+        .ok_or_else(|| format!("the JS library has no `{name}`: is lib/bert-sentiment.js loaded?"))
+}
+
+async fn settle(value: Result<JsValue, JsValue>) -> Result<JsValue, String> {
+    let promise: Promise = value.map_err(message)?.unchecked_into();
+    JsFuture::from(promise).await.map_err(message)
+}
+
+fn set(target: &Object, key: &str, value: &JsValue) {
+    // Setting a property on a fresh plain object cannot fail.
+    let _ = Reflect::set(target, &key.into(), value);
+}
+
+impl Remote {
+    /// `SentimentClassifier.load(source, { engine, onProgress })`.
+    pub async fn load(
+        source: Source<'_>,
+        engine: &str,
+        mut on_progress: impl FnMut(Progress) + 'static,
+    ) -> Result<Remote, String> {
+        let library = Reflect::get(&js_sys::global(), &"bertSentiment".into()).map_err(message)?;
+        let class = Reflect::get(&library, &"SentimentClassifier".into())
+            .ok()
+            .filter(|c| c.is_function())
+            .ok_or("the JS library (lib/bert-sentiment.js) is not loaded")?;
+        let source: JsValue = match source {
+            Source::Url(url) => url.into(),
+            Source::Files(files) => {
+                let map = Map::new();
+                for (name, bytes) in files {
+                    map.set(&name.into(), &Uint8Array::from(bytes.as_slice()));
+                }
+                let o = Object::new();
+                set(&o, "files", &map);
+                o.into()
+            }
+        };
+        let progress = Closure::<dyn FnMut(JsValue)>::new(move |p: JsValue| {
+            if let Ok(p) = serde_wasm_bindgen::from_value::<Progress>(p) {
+                on_progress(p);
+            }
+        });
+        let options = Object::new();
+        set(&options, "engine", &engine.into());
+        set(&options, "onProgress", progress.as_ref());
+        // The page's service worker serves the model offline from this cache.
+        if let Ok(cache) = Reflect::get(&library, &"offlineCache".into())
+            && cache.is_string()
+        {
+            set(&options, "offlineCache", &cache);
+        }
+        let load = method(&class, "load")?;
+        let clf = settle(load.call2(&class, &source, &options)).await?;
+        // Loading is over: no more progress calls.
+        drop(progress);
+        Ok(Remote(clf))
+    }
+
+    /// `clf.info`.
+    pub fn info(&self) -> Result<Info, String> {
+        let info = Reflect::get(&self.0, &"info".into()).map_err(message)?;
+        serde_wasm_bindgen::from_value(info).map_err(|e| format!("clf.info: {e}"))
+    }
+
+    /// `clf.classify(texts, { spans })`.
+    pub async fn classify(&self, texts: &[&str], spans: bool) -> Result<Vec<Classified>, String> {
+        let list: Array = texts.iter().map(|t| JsValue::from_str(t)).collect();
+        let options = Object::new();
+        set(&options, "spans", &spans.into());
+        let classify = method(&self.0, "classify")?;
+        let out = settle(classify.call2(&self.0, &list, &options)).await?;
+        serde_wasm_bindgen::from_value(out).map_err(|e| format!("clf.classify: {e}"))
+    }
+
+    /// `clf.dispose()`: the worker and its model go.
+    pub fn dispose(&self) {
+        if let Ok(dispose) = method(&self.0, "dispose") {
+            let _ = dispose.call0(&self.0);
+        }
+    }
+}
