@@ -9,7 +9,23 @@ import './offline-cache.js';
 // library keeps the model in for offline use.
 import { SentimentClassifier } from './lib/bert-sentiment.js';
 
-globalThis.bertSentiment = { SentimentClassifier, offlineCache: globalThis.bertSentimentModelCache };
+const offlineCache = globalThis.bertSentimentModelCache;
+
+// The page's model starts loading now, in the library's worker, while the page's own
+// module compiles; the page takes this load when it asks for the same model
+// (`web/src/client.rs`), with the progress reported so far.
+const preload = { url: 'model/', engine: 'auto', last: null, listener: null };
+preload.promise = SentimentClassifier.load(preload.url, {
+  engine: preload.engine,
+  offlineCache,
+  onProgress: (p) => {
+    preload.last = p;
+    preload.listener?.(p);
+  },
+});
+preload.promise.catch(() => {}); // the page reports a failure when it takes the load
+
+globalThis.bertSentiment = { SentimentClassifier, offlineCache, preload };
 
 // The relaxed-SIMD build where the browser has it; the plain one if that is missing too
 // (a build without `relaxed/` has only the plain one).

@@ -54,19 +54,35 @@ async function networkFirst(request) {
   }
 }
 
+// One refresh per URL at a time (the page and the library's worker load the same
+// module), and an unchanged file (same ETag or Last-Modified) is not written again:
+// rewriting a 19 MB module on every visit competes with loading it.
+const refreshing = new Map();
+const version = (r) => r.headers.get('ETag') || r.headers.get('Last-Modified');
+
+function refresh(cache, request, hit) {
+  const key = new URL(request.url).pathname;
+  if (!refreshing.has(key)) {
+    const done = fetch(request)
+      .then(async (response) => {
+        const same = hit && version(response) && version(response) === version(hit);
+        if (response.ok && !same) await cache.put(request, response.clone());
+        return response;
+      })
+      .finally(() => refreshing.delete(key));
+    refreshing.set(key, done);
+  }
+  return refreshing.get(key);
+}
+
 async function staleWhileRevalidate(event) {
   const cache = await caches.open(CACHE);
   const hit = await cache.match(event.request, { ignoreSearch: true });
-  const refresh = fetch(event.request)
-    .then((response) => {
-      if (response.ok) return cache.put(event.request, response.clone()).then(() => response);
-      return response;
-    });
   if (hit) {
-    event.waitUntil(refresh.catch(() => {}));
+    event.waitUntil(refresh(cache, event.request, hit).catch(() => {}));
     return hit;
   }
-  return refresh;
+  return (await refresh(cache, event.request, null)).clone();
 }
 
 self.addEventListener('fetch', (event) => {

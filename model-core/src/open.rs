@@ -48,6 +48,12 @@ pub trait ModelFiles {
     fn has(&self, name: &str) -> Result<bool> {
         Ok(self.read(name)?.is_some())
     }
+
+    /// The SHA-256 of `name` (hex) when whoever holds the files computed it already,
+    /// for checking a bundle against its manifest without hashing it again.
+    fn sha256(&self, _name: &str) -> Option<String> {
+        None
+    }
 }
 
 impl ModelFiles for HashMap<String, Vec<u8>> {
@@ -177,13 +183,16 @@ fn verified<'a>(
         file: files.display(name),
         message: "missing from the bundle".into(),
     })?;
-    manifest.verify(name, &bytes).map_err(|e| match e {
-        Error::Integrity { message, .. } => Error::Integrity {
-            file: files.display(name),
-            message,
-        },
-        other => other,
-    })?;
+    let digest = files.sha256(name);
+    manifest
+        .verify_digest(name, &bytes, digest.as_deref())
+        .map_err(|e| match e {
+            Error::Integrity { message, .. } => Error::Integrity {
+                file: files.display(name),
+                message,
+            },
+            other => other,
+        })?;
     Ok(bytes)
 }
 

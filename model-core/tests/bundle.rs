@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use burn::tensor::Device;
 use model_core::bundle::{FORMAT, Manifest, sha256_hex};
 use model_core::export::{WeightDtype, hf_state_dict, to_safetensors_as};
-use model_core::open::HfBytes;
+use model_core::open::{HfBytes, ModelFiles};
 use model_core::{Classifier, Error, InferenceOptions, MatmulPrecision, Truncation};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny/finetuned");
@@ -155,6 +155,57 @@ fn tampered_or_missing_files_are_refused_by_name() {
         err.to_string().contains("config.json") && err.to_string().contains("missing"),
         "{err}"
     );
+}
+
+/// A bundle's files with SHA-256s computed by their holder (as the page's worker has
+/// the browser's WebCrypto compute them).
+struct Digested<'a> {
+    files: &'a HashMap<String, Vec<u8>>,
+    sha256: HashMap<String, String>,
+}
+
+impl ModelFiles for Digested<'_> {
+    fn location(&self) -> String {
+        self.files.location()
+    }
+
+    fn read(&self, name: &str) -> model_core::Result<Option<std::borrow::Cow<'_, [u8]>>> {
+        self.files.read(name)
+    }
+
+    fn sha256(&self, name: &str) -> Option<String> {
+        self.sha256.get(name).cloned()
+    }
+}
+
+#[test]
+fn digests_given_with_the_files_are_what_is_checked() {
+    let files = bundle(WeightDtype::Int8);
+    let mut sha256: HashMap<String, String> = files
+        .iter()
+        .map(|(name, bytes)| (name.clone(), sha256_hex(bytes).to_uppercase()))
+        .collect();
+    let given = Digested {
+        files: &files,
+        sha256: sha256.clone(),
+    };
+    Classifier::open(&given, &Device::flex(), None).expect("the right digests (in any case)");
+
+    // Untouched bytes, but a digest that does not match the manifest: refused by name.
+    sha256.insert("tokenizer.json".into(), "0".repeat(64));
+    let given = Digested {
+        files: &files,
+        sha256,
+    };
+    let err = match Classifier::open(&given, &Device::flex(), None) {
+        Ok(_) => panic!("a wrong digest was accepted"),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(&err, Error::Integrity { file, .. } if file == "tokenizer.json"),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&"0".repeat(64)), "{err}");
 }
 
 #[test]

@@ -236,12 +236,19 @@ export class SentimentClassifier {
     return this.#send(message, undefined, signal);
   }
 
+  // Posted at once, before the worker has started: it queues the request (a bundle
+  // then downloads while the worker's module compiles).
   async #send(message, onProgress, signal) {
     const worker = this.#worker;
-    await this.#ready;
-    if (worker !== this.#worker || !worker) throw new Error("the classifier's worker stopped");
+    if (!worker) throw new Error("the classifier's worker stopped");
     signal?.throwIfAborted();
     const id = this.#nextId++;
+    // A worker that fails to start never answers: its start error is the answer.
+    this.#ready?.catch((e) => {
+      const p = this.#pending.get(id);
+      this.#pending.delete(id);
+      p?.reject(e);
+    });
     return new Promise((resolve, reject) => {
       const abort = () => {
         if (!this.#pending.delete(id)) return;
@@ -259,6 +266,11 @@ export class SentimentClassifier {
   }
 }
 
+/** @param {unknown} value  @returns {string} its built-in type, as `Object.prototype.toString` names it */
+function tag(value) {
+  return Object.prototype.toString.call(value).slice(8, -1);
+}
+
 // The source as the worker takes it: a URL resolved against this page, or a Map of
 // file name to bytes.
 async function describeSource(source) {
@@ -267,9 +279,11 @@ async function describeSource(source) {
   }
   if (source && source.files) {
     const files = new Map();
-    if (source.files instanceof Map) {
+    // By their tags rather than instanceof, so that a Map or a Uint8Array made in
+    // another realm (an iframe, a test driver's script) is taken too.
+    if (tag(source.files) === 'Map') {
       for (const [name, bytes] of source.files) {
-        if (!(bytes instanceof Uint8Array)) throw new TypeError(`files: ${name} is not a Uint8Array`);
+        if (tag(bytes) !== 'Uint8Array') throw new TypeError(`files: ${name} is not a Uint8Array`);
         files.set(name, bytes);
       }
     } else {

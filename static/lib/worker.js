@@ -65,7 +65,6 @@ async function pump() {
     const msg = queue.shift();
     if (cancelled.delete(msg.id)) continue;
     try {
-      await started;
       const value = await handle(msg);
       // A request may have moved the model to the CPU (WebGPU failed): say so.
       const info = msg.op === 'load' || msg.op === 'dispose' ? undefined : wasm.modelInfo();
@@ -90,6 +89,8 @@ function message(e) {
 }
 
 async function handle(msg) {
+  // A bundle downloads while the module compiles; everything else needs the module.
+  if (msg.op !== 'load') await started;
   switch (msg.op) {
     case 'load':
       return load(msg);
@@ -122,12 +123,17 @@ async function load(msg) {
   if (!files) {
     base = new URL(msg.source.url, msg.source.from).href;
     if (!base.endsWith('/')) base += '/';
-    ({ files, urls } = await download(base, progress));
+    // The module finishes compiling meanwhile; a failed start wins over a download error.
+    const downloaded = download(base, progress);
+    downloaded.catch(() => {});
+    await started;
+    ({ files, urls } = await downloaded);
   }
+  await started;
   progress('build', null, 0, 0);
   let info;
   try {
-    info = await wasm.openModel(files, msg.engine);
+    info = await wasm.openModel(files, msg.engine, await digests(files));
   } catch (e) {
     // Errors name the file; say where it came from too.
     throw new Error(base ? `${base}${message(e)}` : message(e));
@@ -135,6 +141,19 @@ async function load(msg) {
   // Only now: openModel checked every file against the manifest's SHA-256.
   if (urls && msg.offlineCache) await keepOffline(msg.offlineCache, base, files, urls);
   return info;
+}
+
+// Each file's SHA-256 (hex), computed natively by the browser, for openModel's check
+// against the manifest (hashing 20 MB in wasm takes a quarter of a second); none where
+// WebCrypto is missing (an insecure origin), and the module hashes the files itself.
+async function digests(files) {
+  if (!globalThis.crypto?.subtle) return undefined;
+  const out = new Map();
+  await Promise.all([...files].map(async ([name, bytes]) => {
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+    out.set(name, Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join(''));
+  }));
+  return out;
 }
 
 // Put a downloaded, verified bundle into Cache Storage under the URLs it came from

@@ -1,20 +1,12 @@
 // End-to-end test of the JS library (`lib/bert-sentiment.js`) in headless Chromium,
-// through its public API only, as another web page would use it:
-//   - web/examples/embed/ classifies what is typed;
-//   - load (URL and files from disk), classify, explain, info, dispose;
-//   - the release model's labels equal `trainer predict --products int8`'s and its
-//     probabilities are within 1e-2 (EXPECTED: that command's JSONL for TEXTS);
-//   - faults: a bad URL, a wrong hash, classify before load and after dispose, empty
-//     input, an aborted request, a worker that dies mid-request;
-//   - the main thread never blocks while the worker classifies 64 reviews.
-// Run through `cargo xtask e2e`, which sets PAGE_URL, ARTIFACTS, TEXTS and EXPECTED.
+// through its public API only, as another web page would use it: web/examples/embed/
+// classifies what is typed, then every check of library-api.mjs (firefox.mjs runs
+// those in Firefox). Run through `cargo xtask e2e`, which sets PAGE_URL, ARTIFACTS,
+// TEXTS (one text per line) and EXPECTED (`trainer predict`'s JSONL for them).
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { strict as assert } from 'node:assert';
-import {
-  NEGATIVE, PAGE_URL, POSITIVE, TINY, assertSameOrigin, finish, launch, startHeartbeat,
-  step, stopHeartbeat, timings, tinyBundle,
-} from './harness.mjs';
+import { NEGATIVE, PAGE_URL, assertSameOrigin, finish, launch, step } from './harness.mjs';
+import { apiSteps } from './library-api.mjs';
 
 const TEXTS = readFileSync(process.env.TEXTS, 'utf8').split('\n').filter((l) => l !== '');
 const EXPECTED = readFileSync(process.env.EXPECTED, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
@@ -36,176 +28,7 @@ async function main() {
     window.lib = await import('/lib/bert-sentiment.js');
   });
 
-  await step('load from a URL: progress, then info', async () => {
-    const r = await page.evaluate(async () => {
-      const stages = new Set();
-      let last = null;
-      const t0 = performance.now();
-      window.clf = await lib.SentimentClassifier.load('/model/', {
-        engine: 'cpu',
-        onProgress: (p) => { stages.add(p.stage); last = p; },
-      });
-      return { ms: performance.now() - t0, stages: [...stages], last, info: clf.info };
-    });
-    timings.library_load_ms = Math.round(r.ms);
-    assert.deepEqual(r.stages, ['download', 'build']);
-    assert.equal(r.info.engine, 'cpu');
-    assert.deepEqual(r.info.labels, ['negative', 'positive']);
-    assert.match(r.info.dtype, /^int8/);
-    assert.ok(r.info.accuracy > 0.9, JSON.stringify(r.info));
-    assert.equal(r.info.note, null);
-    assert.equal(r.info.products, 'int8');
-    assert.equal(r.info.threads, 1);
-    assert.ok(r.info.maxLen >= 128, JSON.stringify(r.info));
-    assert.ok(r.info.bytes > 1e6, JSON.stringify(r.info));
-  });
-
-  // Both compute the same int8 products, but the f32 work around them (LayerNorm, GELU,
-  // softmax, the f32 GEMMs) differs in its last bits between x86 and wasm (fused
-  // multiply-adds, vector widths), and an activation that lands on a rounding boundary
-  // of the on-the-fly 7-bit quantisation then moves one step: most texts agree to 1e-6,
-  // a few near the decision boundary by a few 1e-3.
-  await step('classify equals trainer predict --products int8: same labels, within 1e-2', async () => {
-    const got = await page.evaluate((texts) => clf.classify(texts), TEXTS);
-    assert.equal(got.length, EXPECTED.length);
-    let worst = 0;
-    got.forEach((g, i) => {
-      const want = EXPECTED[i];
-      assert.equal(g.label, want.label, `text ${i}`);
-      for (const [label, p] of Object.entries(want.probabilities)) {
-        worst = Math.max(worst, Math.abs(g.probabilities[label] - p));
-      }
-      assert.equal(typeof g.tokens, 'number');
-      assert.equal(typeof g.truncated, 'boolean');
-    });
-    timings.library_max_abs_diff_vs_trainer = worst;
-    assert.ok(worst <= 1e-2, `max |Δp| ${worst}`);
-  });
-
-  await step('spans: a truncated text says which parts the model read', async () => {
-    const long = `${POSITIVE} `.repeat(40) + 'The ending, though, was dreadful.';
-    const [short, cut] = await page.evaluate((t) => clf.classify(t, { spans: true }), [POSITIVE, long]);
-    assert.deepEqual(short.read, [[0, POSITIVE.length]]);
-    assert.equal(cut.truncated, true);
-    assert.ok(cut.read.length >= 1 && cut.read.length <= 2, JSON.stringify(cut.read));
-    const covered = cut.read.reduce((n, [a, b]) => n + b - a, 0);
-    assert.ok(covered > 200 && covered < long.length, `${covered} of ${long.length}`);
-    for (const [a, b] of cut.read) assert.ok(a >= 0 && a < b && b <= long.length);
-    // head+tail truncation reads the end, where the verdict is.
-    if (cut.read.length === 2) assert.equal(cut.read[1][1], long.length);
-  });
-
-  await step('explain: phrases that slice out of the text, the right ones positive', async () => {
-    const parts = await page.evaluate((t) => clf.explain(t), POSITIVE);
-    assert.ok(parts.length >= 10, `${parts.length} phrases`);
-    for (const p of parts) assert.equal(POSITIVE.slice(p.start, p.end), p.text);
-    const best = parts.reduce((a, b) => (b.delta > a.delta ? b : a));
-    assert.ok(best.delta > 0, JSON.stringify(best));
-  });
-
-  await step('empty input; classify before load and after dispose reject clearly', async () => {
-    const r = await page.evaluate(async () => {
-      const errors = {};
-      const empty = await clf.classify([]);
-      const emptyExplain = await clf.explain('   ');
-      try { await new lib.SentimentClassifier().classify(['x']); } catch (e) { errors.before = e.message; }
-      try { await clf.classify([42]); } catch (e) { errors.type = e.message; }
-      return { empty, emptyExplain, errors };
-    });
-    assert.deepEqual(r.empty, []);
-    assert.deepEqual(r.emptyExplain, []);
-    assert.match(r.errors.before, /not loaded/);
-    assert.match(r.errors.type, /array of strings/);
-  });
-
-  await step('an aborted request rejects at once with AbortError; the next one works', async () => {
-    const r = await page.evaluate(async (text) => {
-      const controller = new AbortController();
-      const many = Array.from({ length: 256 }, (_, i) => `${text} ${i}`);
-      const t0 = performance.now();
-      const pending = clf.classify(many, { signal: controller.signal });
-      setTimeout(() => controller.abort(), 50);
-      let name = null;
-      try { await pending; } catch (e) { name = e.name; }
-      const abortMs = performance.now() - t0;
-      const after = await clf.classify(['A wonderful film.']);
-      return { name, abortMs, after: after[0].label };
-    }, POSITIVE);
-    assert.equal(r.name, 'AbortError');
-    assert.ok(r.abortMs < 5_000, `abort took ${r.abortMs} ms`);
-    assert.equal(r.after, 'positive');
-  });
-
-  await step('a worker that dies mid-request: the call rejects, the next one recovers', async () => {
-    const r = await page.evaluate(async (text) => {
-      const many = Array.from({ length: 128 }, (_, i) => `${text} ${i}`);
-      const pending = clf.classify(many);
-      await new Promise((ok) => setTimeout(ok, 30));
-      clf.worker.terminate();
-      let message = null;
-      try { await pending; } catch (e) { message = e.message; }
-      const after = await clf.classify(['Dreadful and boring.']);
-      return { message, after: after[0].label };
-    }, POSITIVE);
-    assert.match(r.message, /worker stopped/);
-    assert.equal(r.after, 'negative');
-  }, 60_000);
-
-  await step('64 reviews in the worker: the main thread never blocks', async () => {
-    await startHeartbeat(page);
-    const r = await page.evaluate(async ([pos, neg]) => {
-      const texts = Array.from({ length: 64 }, (_, i) => (i % 2 ? pos : neg));
-      const t0 = performance.now();
-      const out = await clf.classify(texts);
-      return { ms: performance.now() - t0, positives: out.filter((o) => o.label === 'positive').length };
-    }, [POSITIVE, NEGATIVE]);
-    timings.library_64_reviews_ms = Math.round(r.ms);
-    const watched = await stopHeartbeat(page);
-    timings.library_64_longest_main_thread_task_ms = watched.task;
-    timings.library_64_longest_heartbeat_gap_ms = watched.gap;
-    assert.equal(r.positives, 32);
-    assert.ok(watched.task <= 50, `the main thread ran a ${watched.task} ms task`);
-    assert.ok(watched.gap <= 70, `the main thread's 20 ms ticks stopped for ${watched.gap} ms`);
-  });
-
-  await step('a bad URL rejects naming the URL', async () => {
-    const msg = await page.evaluate(async () => {
-      try { await lib.SentimentClassifier.load('/no-such-model/'); return 'loaded'; } catch (e) { return e.message; }
-    });
-    assert.match(msg, /\/no-such-model\/manifest\.json: HTTP 404/);
-  });
-
-  await step('a bundle from disk (FileList) loads and matches PyTorch; a wrong hash is refused by name', async () => {
-    await page.evaluate(() => {
-      const input = document.createElement('input');
-      input.type = 'file';
-      input.multiple = true;
-      input.id = 'bundle';
-      document.body.append(input);
-    });
-    await page.setInputFiles('#bundle', tinyBundle());
-    const golden = JSON.parse(readFileSync(join(TINY, 'golden.json'), 'utf8'));
-    const r = await page.evaluate(async (text) => {
-      const files = document.getElementById('bundle').files;
-      const own = await lib.SentimentClassifier.load({ files }, { engine: 'cpu' });
-      const [p] = await own.classify([text]);
-      const info = own.info;
-      // The same files with one byte of tokenizer.json changed.
-      const map = new Map();
-      for (const f of files) map.set(f.name, new Uint8Array(await f.arrayBuffer()));
-      map.get('tokenizer.json')[10] ^= 0x20;
-      let refused = null;
-      try { await lib.SentimentClassifier.load({ files: map }); } catch (e) { refused = e.message; }
-      own.dispose();
-      let disposed = null;
-      try { await own.classify(['x']); } catch (e) { disposed = e.message; }
-      return { p, info, refused, disposed };
-    }, golden.texts[0]);
-    assert.equal(r.info.maxLen, 64);
-    assert.ok(Math.abs(r.p.probabilities.positive - golden.probabilities[0][1]) < 6e-4, `${JSON.stringify(r.p)} vs PyTorch ${golden.probabilities[0]}`);
-    assert.match(r.refused, /tokenizer\.json: integrity check failed: SHA-256 [0-9a-f]{64}, the manifest says [0-9a-f]{64}/);
-    assert.match(r.disposed, /disposed/);
-  });
+  await apiSteps(page, (selector, files) => page.setInputFiles(selector, files), TEXTS, EXPECTED);
 
   await step('no request left the origin', async () => assertSameOrigin(run.requests));
   await run.browser.close();

@@ -100,6 +100,32 @@ fn set(target: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(target, &key.into(), value);
 }
 
+/// The load `static/boot.js` started for `url` on `engine` before the page's module
+/// ran, if there is one nobody took yet: its promise, with `progress` receiving what it
+/// reports from now on (and the last report at once). Taken once.
+fn take_preload(
+    library: &JsValue,
+    url: &str,
+    engine: &str,
+    progress: &Closure<dyn FnMut(JsValue)>,
+) -> Option<JsValue> {
+    let preload = Reflect::get(library, &"preload".into()).ok()?;
+    let field = |key: &str| Reflect::get(&preload, &key.into()).ok();
+    if field("url")?.as_string()? != url || field("engine")?.as_string()? != engine {
+        return None;
+    }
+    let promise = field("promise").filter(|p| p.is_object())?;
+    let _ = Reflect::set(library, &"preload".into(), &JsValue::NULL);
+    let _ = Reflect::set(&preload, &"listener".into(), progress.as_ref());
+    if let Some(last) = field("last").filter(|l| l.is_object()) {
+        let _ = progress
+            .as_ref()
+            .unchecked_ref::<Function>()
+            .call1(&JsValue::NULL, &last);
+    }
+    Some(promise)
+}
+
 impl Remote {
     /// `SentimentClassifier.load(source, { engine, onProgress })`.
     pub async fn load(
@@ -112,6 +138,18 @@ impl Remote {
             .ok()
             .filter(|c| c.is_function())
             .ok_or("the JS library (lib/bert-sentiment.js) is not loaded")?;
+        let progress = Closure::<dyn FnMut(JsValue)>::new(move |p: JsValue| {
+            if let Ok(p) = serde_wasm_bindgen::from_value::<Progress>(p) {
+                on_progress(p);
+            }
+        });
+        if let Source::Url(url) = &source
+            && let Some(preloaded) = take_preload(&library, url, engine, &progress)
+        {
+            let clf = settle(Ok(preloaded)).await;
+            drop(progress);
+            return clf.map(Remote);
+        }
         let source: JsValue = match source {
             Source::Url(url) => url.into(),
             Source::Files(files) => {
@@ -124,11 +162,6 @@ impl Remote {
                 o.into()
             }
         };
-        let progress = Closure::<dyn FnMut(JsValue)>::new(move |p: JsValue| {
-            if let Ok(p) = serde_wasm_bindgen::from_value::<Progress>(p) {
-                on_progress(p);
-            }
-        });
         let options = Object::new();
         set(&options, "engine", &engine.into());
         set(&options, "onProgress", progress.as_ref());

@@ -6,6 +6,7 @@
 //! first visit downloads once. One model per worker, held here; values cross to JS
 //! through `serde-wasm-bindgen` as plain objects.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -13,6 +14,7 @@ use std::rc::Rc;
 
 use js_sys::{Map, Uint8Array};
 use model_core::bundle::{MANIFEST_FILE, Manifest};
+use model_core::open::ModelFiles;
 use model_core::tokenizer::Encoded;
 use model_core::{Classifier, MatmulPrecision, Prediction};
 use serde::Serialize;
@@ -22,13 +24,35 @@ use crate::engine::{Engine, best_device, device_for, webgpu_lost};
 use crate::explain::{Phrase, explain_review, read_review};
 use crate::text::utf16_range;
 
+/// A model's files by name, with the SHA-256s the worker had the browser compute
+/// (WebCrypto, natively) for checking them against the bundle's manifest.
+#[derive(Clone)]
+struct Files {
+    bytes: HashMap<String, Vec<u8>>,
+    sha256: HashMap<String, String>,
+}
+
+impl ModelFiles for Files {
+    fn location(&self) -> String {
+        self.bytes.location()
+    }
+
+    fn read(&self, name: &str) -> model_core::Result<Option<Cow<'_, [u8]>>> {
+        self.bytes.read(name)
+    }
+
+    fn sha256(&self, name: &str) -> Option<String> {
+        self.sha256.get(name).cloned()
+    }
+}
+
 /// The model a worker holds, with the files it came from (to rebuild it on the CPU
 /// when the GPU gives out).
 struct Loaded {
     classifier: Classifier,
     engine: Engine,
     manifest: Option<Manifest>,
-    files: HashMap<String, Vec<u8>>,
+    files: Files,
     bytes: u64,
     /// Why the engine is not WebGPU, or why it stopped being WebGPU.
     note: Option<String>,
@@ -68,9 +92,23 @@ struct Info {
 
 /// Open the model in `files` (name → `Uint8Array`: a web bundle with its
 /// `manifest.json`, or a Hugging Face folder) on `engine` (`auto`, `webgpu` or
-/// `cpu`), warm it up, and describe it. Replaces the model held before.
+/// `cpu`), warm it up, and describe it. Replaces the model held before. `sha256`
+/// (name → hex), when given, holds the files' digests, computed by the browser.
 #[wasm_bindgen(js_name = openModel)]
-pub async fn open_model(files: Map, engine: String) -> Result<JsValue, JsError> {
+pub async fn open_model(
+    files: Map,
+    engine: String,
+    sha256: Option<Map>,
+) -> Result<JsValue, JsError> {
+    let mut digests = HashMap::new();
+    for entry in sha256.iter().flat_map(|m| m.entries()) {
+        let pair: js_sys::Array = entry
+            .map_err(|_| JsError::new("sha256: not iterable"))?
+            .unchecked_into();
+        if let (Some(name), Some(hex)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+            digests.insert(name, hex);
+        }
+    }
     let mut named = HashMap::new();
     let mut bytes = 0u64;
     for entry in files.entries() {
@@ -114,6 +152,10 @@ pub async fn open_model(files: Map, engine: String) -> Result<JsValue, JsError> 
         }
         None => None,
     };
+    let named = Files {
+        bytes: named,
+        sha256: digests,
+    };
     let classifier = build(&named, engine, &device)
         .await
         .map_err(|e| JsError::new(&e))?;
@@ -132,7 +174,7 @@ pub async fn open_model(files: Map, engine: String) -> Result<JsValue, JsError> 
 /// Open `files` on `device` and warm the model up: the first pass compiles GPU
 /// pipelines and touches every weight, now rather than on the first request.
 async fn build(
-    files: &HashMap<String, Vec<u8>>,
+    files: &Files,
     engine: Engine,
     device: &burn::tensor::Device,
 ) -> Result<Classifier, String> {

@@ -175,29 +175,37 @@ pub fn test_web() -> Result<(), String> {
         &["--test", "inference", "--features", "relaxed-simd"],
     )?;
     // Firefox too, where it is installed (`.ci/run` installs firefox-esr and geckodriver).
-    let firefox = ["firefox-esr", "firefox"]
-        .into_iter()
-        .find(|f| version_of(f).is_some());
-    let gecko = std::env::var("GECKODRIVER").unwrap_or_else(|_| "geckodriver".into());
-    match (firefox, version_of(&gecko)) {
-        (Some(_), Some(_)) => browser_tests(("GECKODRIVER", &gecko), &["--lib"]),
-        (firefox, _) => {
-            eprintln!(
-                "\nskipped the Firefox run of the web tests: {} not found",
-                if firefox.is_none() {
-                    "firefox-esr"
-                } else {
-                    "geckodriver"
-                }
-            );
+    match firefox() {
+        Ok((_, gecko)) => browser_tests(("GECKODRIVER", &gecko), &["--lib"]),
+        Err(missing) => {
+            eprintln!("\nskipped the Firefox run of the web tests: {missing} not found");
             Ok(())
         }
     }
 }
 
+/// Firefox's path and geckodriver's (`GECKODRIVER` overrides it), or which is missing.
+fn firefox() -> Result<(String, String), &'static str> {
+    let firefox = ["firefox-esr", "firefox"]
+        .into_iter()
+        .find_map(on_path)
+        .ok_or("firefox-esr")?;
+    let gecko = std::env::var("GECKODRIVER").unwrap_or_else(|_| "geckodriver".into());
+    version_of(&gecko).ok_or("geckodriver")?;
+    Ok((firefox.to_string_lossy().into_owned(), gecko))
+}
+
+/// Where `name` is on `PATH`.
+fn on_path(name: &str) -> Option<std::path::PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
 /// Build the page, serve it on a free port, and run the end-to-end tests
 /// (Playwright driving headless Chromium): the page (`tests/e2e/e2e.mjs`) and the JS
-/// library (`tests/e2e/library.mjs`).
+/// library (`tests/e2e/library.mjs`), then the library's checks in headless Firefox
+/// through geckodriver (`tests/e2e/firefox.mjs`) where both are installed.
 pub fn e2e() -> Result<(), String> {
     let dist = build_web()?;
     let e2e_dir = root().join("tests/e2e");
@@ -234,6 +242,25 @@ pub fn e2e() -> Result<(), String> {
             ("EXPECTED", &expected),
         ],
     )?;
+    // The library's API again, in Firefox (the CPU engine), where it is installed.
+    match firefox() {
+        Ok((firefox, gecko)) => run_in(
+            &e2e_dir,
+            "node",
+            &["firefox.mjs"],
+            &[
+                ("PAGE_URL", &url),
+                ("ARTIFACTS", &artifacts_s),
+                ("TEXTS", &texts),
+                ("EXPECTED", &expected),
+                ("FIREFOX", &firefox),
+                ("GECKODRIVER", &gecko),
+            ],
+        )?,
+        Err(missing) => {
+            eprintln!("\nskipped the JS library's checks in Firefox: {missing} not found")
+        }
+    }
     eprintln!("screenshots and logs: {}", artifacts.display());
     Ok(())
 }
