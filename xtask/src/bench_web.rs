@@ -37,21 +37,12 @@ pub fn bench_web() -> Result<(), String> {
         let _ = std::fs::remove_dir_all(&models);
         // The release model for `transformers` and ONNX, and, as our page's fp32 contender,
         // the same weights exported again in f32.
+        let trainer = crate::checks::trainer()?;
+        let trainer = trainer.to_string_lossy().to_string();
         let export = |out: &str, format: &[&str]| {
-            let mut args = vec![
-                "run",
-                "--quiet",
-                "-p",
-                "trainer",
-                "--",
-                "export",
-                "--run",
-                "static/model",
-                "--out",
-                out,
-            ];
+            let mut args = vec!["export", "--run", "static/model", "--out", out];
             args.extend_from_slice(format);
-            run("cargo", &args, &[])
+            run(&trainer, &args, &[])
         };
         export(&hf_s, &["--format", "hf"])?;
         let f32_s = models.join("web-f32").to_string_lossy().to_string();

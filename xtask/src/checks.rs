@@ -265,21 +265,26 @@ pub fn e2e() -> Result<(), String> {
     Ok(())
 }
 
-/// `trainer predict --model static/model --products int8` (on the CPU) on the lines of `texts`,
-/// its JSONL into `out`: what the library's answers must equal.
-fn trainer_predict(texts: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
-    // The trainer binary the native tests built (the same build graph, so after
-    // `cargo test --workspace` this compiles nothing; `cargo build -p trainer` would
-    // build the dependencies again with another feature set).
+/// The `trainer` binary the native tests build (the same build graph, so after
+/// `cargo test --workspace` this compiles nothing; `cargo build -p trainer` would build
+/// the dependencies again with another feature set).
+pub fn trainer() -> Result<std::path::PathBuf, String> {
     run(
         "cargo",
         &[&NATIVE_TESTS[..], &["--no-run", "--quiet"]].concat(),
         &[],
     )?;
+    Ok(target_dir().join("debug/trainer"))
+}
+
+/// `trainer predict --model static/model --products int8` (on the CPU) on the lines of `texts`,
+/// its JSONL into `out`: what the library's answers must equal.
+fn trainer_predict(texts: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
+    let trainer = trainer()?;
     let input = std::fs::File::open(texts).map_err(|e| format!("{}: {e}", texts.display()))?;
     let output = std::fs::File::create(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let model = root().join("static/model");
-    let status = Command::new(target_dir().join("debug/trainer"))
+    let status = Command::new(trainer)
         .args(["predict", "--model"])
         .arg(&model)
         .args(["--products", "int8", "--backend", "flex"])
