@@ -1,4 +1,5 @@
-//! The in-browser sentiment page.
+//! The in-browser sentiment page, and the wasm side of the JS library (one module
+//! for both; built with the `page` feature, its start function mounts the page).
 //!
 //! - [`app`]: the Leptos page (client-side rendering): mounts it and lays out the panels.
 //! - `panels`: one module per feature (engine bar, model, one review, explanation,
@@ -10,7 +11,7 @@
 //! - [`library`]: the wasm exports the JS library's worker calls (`static/lib/`).
 //! - [`occlusion`]: what the model reads of a review, and the "Why?" explanation (DOM-free).
 //! - [`engine`]: WebGPU through burn's wgpu, flex on wasm as the fallback.
-//! - [`fetch`]: the model download with progress, file input, CSV download.
+//! - [`fetch`]: file input, CSV download, timers, the service worker's registration.
 //! - [`text`]: batch input parsing, results CSV (DOM-free).
 
 pub mod app;
