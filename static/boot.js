@@ -11,22 +11,6 @@ import { SentimentClassifier } from './lib/bert-sentiment.js';
 
 const offlineCache = globalThis.bertSentimentModelCache;
 
-// The page's model starts loading now, in the library's worker, while the page's own
-// module compiles; the page takes this load when it asks for the same model
-// (`web/src/client.rs`), with the progress reported so far.
-const preload = { url: 'model/', engine: 'auto', last: null, listener: null };
-preload.promise = SentimentClassifier.load(preload.url, {
-  engine: preload.engine,
-  offlineCache,
-  onProgress: (p) => {
-    preload.last = p;
-    preload.listener?.(p);
-  },
-});
-preload.promise.catch(() => {}); // the page reports a failure when it takes the load
-
-globalThis.bertSentiment = { SentimentClassifier, offlineCache, preload };
-
 // The relaxed-SIMD build where the browser has it; the plain one if that is missing too
 // (a build without `relaxed/` has only the plain one).
 let dir = globalThis.bertSentimentWasmDir;
@@ -39,9 +23,42 @@ try {
   ({ default: init } = await import('./web.js'));
 }
 
-init({ module_or_path: new URL(`${dir}web_bg.wasm`, import.meta.url) }).catch((e) => {
-  const p = document.createElement('p');
-  p.setAttribute('role', 'alert');
-  p.textContent = 'The page could not start: ' + e;
-  document.body.append(p);
+// Compiled once: the page runs it, and the library's worker gets the same module
+// (the same file: the page's module holds the library's exports too).
+async function compile(url) {
+  const response = await fetch(url);
+  try {
+    return await WebAssembly.compileStreaming(response.clone());
+  } catch {
+    // A host that does not say `application/wasm`.
+    return WebAssembly.compile(await response.arrayBuffer());
+  }
+}
+const compiled = compile(new URL(`${dir}web_bg.wasm`, import.meta.url))
+  .then((module) => ({ module, glue: new URL(`${dir}web.js`, import.meta.url).href }));
+
+// The page's model starts loading now, in the library's worker, while the page's own
+// module compiles; the page takes this load when it asks for the same model
+// (`web/src/client.rs`), with the progress reported so far.
+const preload = { url: 'model/', engine: 'auto', last: null, listener: null };
+preload.promise = SentimentClassifier.load(preload.url, {
+  engine: preload.engine,
+  offlineCache,
+  compiled,
+  onProgress: (p) => {
+    preload.last = p;
+    preload.listener?.(p);
+  },
 });
+preload.promise.catch(() => {}); // the page reports a failure when it takes the load
+
+globalThis.bertSentiment = { SentimentClassifier, offlineCache, compiled, preload };
+
+compiled
+  .then(({ module }) => init({ module_or_path: module }))
+  .catch((e) => {
+    const p = document.createElement('p');
+    p.setAttribute('role', 'alert');
+    p.textContent = 'The page could not start: ' + e;
+    document.body.append(p);
+  });

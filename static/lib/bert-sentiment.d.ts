@@ -61,9 +61,23 @@ export type LoadOptions = {
     threads?: "auto" | number;
     onProgress?: (p: LoadProgress) => void;
     /**
+     * the library's WebAssembly module, compiled already (a page that runs the same module shares it: the worker then neither downloads nor compiles it)
+     */
+    compiled?: CompiledModule | Promise<CompiledModule>;
+    /**
      * keep the downloaded bundle, once checked, in this Cache Storage cache (under the URLs it was fetched from), so that a service worker answering from `caches.match` serves it offline without downloading it again
      */
     offlineCache?: string;
+};
+export type CompiledModule = {
+    /**
+     * compiled from a `web_bg.wasm` of this library's build
+     */
+    module: WebAssembly.Module;
+    /**
+     * the URL of the `web.js` beside that `web_bg.wasm`
+     */
+    glue: string;
 };
 export type BundleFiles = {
     /**

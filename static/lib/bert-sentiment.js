@@ -20,7 +20,12 @@
  * @property {Engine} [engine]  'auto' (default): WebGPU where the browser has a hardware adapter, else the CPU
  * @property {'auto' | number} [threads]  CPU threads; this build runs one
  * @property {(p: LoadProgress) => void} [onProgress]
+ * @property {CompiledModule | Promise<CompiledModule>} [compiled]  the library's WebAssembly module, compiled already (a page that runs the same module shares it: the worker then neither downloads nor compiles it)
  * @property {string} [offlineCache]  keep the downloaded bundle, once checked, in this Cache Storage cache (under the URLs it was fetched from), so that a service worker answering from `caches.match` serves it offline without downloading it again
+ *
+ * @typedef {object} CompiledModule
+ * @property {WebAssembly.Module} module  compiled from a `web_bg.wasm` of this library's build
+ * @property {string} glue  the URL of the `web.js` beside that `web_bg.wasm`
  *
  * @typedef {object} BundleFiles
  * @property {FileList | File[] | Map<string, Uint8Array>} files  every file of a `trainer export --format web` folder (or a Hugging Face folder)
@@ -75,6 +80,8 @@ export class SentimentClassifier {
   /** @type {ClassifierInfo | null} */
   #info = null;
   #disposed = false;
+  /** @type {CompiledModule | Promise<CompiledModule> | null} */
+  #compiled = null;
 
   /** Use {@link SentimentClassifier.load}. */
   constructor() {}
@@ -100,6 +107,7 @@ export class SentimentClassifier {
       throw new TypeError('offlineCache: expected the name of a Cache Storage cache');
     }
     const clf = new SentimentClassifier();
+    clf.#compiled = options.compiled ?? null;
     clf.#source = { source: await describeSource(source), engine, offlineCache };
     try {
       await clf.#load(options.onProgress);
@@ -181,6 +189,10 @@ export class SentimentClassifier {
         reject(new Error(`the classifier's worker failed to start: ${e.message || 'script error'}`));
       });
     });
+    // Its module: the one compiled already, if it was given and compiled, else its own.
+    Promise.resolve(this.#compiled)
+      .catch(() => null)
+      .then((c) => worker.postMessage(c?.module && c.glue ? { op: 'start', module: c.module, glue: String(c.glue) } : { op: 'start' }));
     worker.addEventListener('message', (e) => this.#receive(e.data));
     worker.addEventListener('error', (e) => this.#died(worker, e.message || 'script error'));
     this.#ready.then((locked) => {

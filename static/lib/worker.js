@@ -4,6 +4,7 @@
 // Protocol (structured-clone messages):
 //   in:  { id, op: 'load', source: { url } | { files: Map<name, Uint8Array> }, engine, offlineCache }
 //        { id, op: 'classify', texts, spans }   { id, op: 'explain', text }   { op: 'cancel', id }
+//        { op: 'start', module, glue } first (see `told` below)
 //   out: { ready: true, locked } once started (locked: it holds the Web Lock it is named after);
 //        { id, progress: { stage, file, loaded, total } } while loading;
 //        { id, ok: true, value, info } or { id, ok: false, error } for each request
@@ -23,6 +24,14 @@ const cancelled = new Set();
 let running = false;
 let locked = false; // whether this worker holds the lock named after it
 
+// The library's first message: { op: 'start', module, glue } — a compiled module to
+// share (`module`, from the `web.js` at URL `glue`), or nothing, and this worker
+// fetches and compiles its own.
+let begin;
+const told = new Promise((resolve) => {
+  begin = resolve;
+});
+
 async function start() {
   if (lockName && self.navigator.locks) {
     // Held until this worker ends (never released otherwise).
@@ -33,6 +42,12 @@ async function start() {
       });
     });
     locked = true;
+  }
+  const { module, glue } = await told;
+  if (module && glue) {
+    wasm = await import(glue);
+    await wasm.default({ module_or_path: module });
+    return;
   }
   const root = new URL('../', import.meta.url);
   let dir = new URL(globalThis.bertSentimentWasmDir, root);
@@ -50,6 +65,10 @@ const started = start();
 
 self.onmessage = (event) => {
   const msg = event.data;
+  if (msg.op === 'start') {
+    begin(msg);
+    return;
+  }
   if (msg.op === 'cancel') {
     cancelled.add(msg.id);
     return;
@@ -138,8 +157,9 @@ async function load(msg) {
     // Errors name the file; say where it came from too.
     throw new Error(base ? `${base}${message(e)}` : message(e));
   }
-  // Only now: openModel checked every file against the manifest's SHA-256.
-  if (urls && msg.offlineCache) await keepOffline(msg.offlineCache, base, files, urls);
+  // Only now: openModel checked every file against the manifest's SHA-256. In the
+  // background: the model is ready, whether or not its offline copy is.
+  if (urls && msg.offlineCache) keepOffline(msg.offlineCache, base, files, urls);
   return info;
 }
 

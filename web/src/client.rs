@@ -171,6 +171,13 @@ impl Remote {
         {
             set(&options, "offlineCache", &cache);
         }
+        // The module the page compiled (it holds the library's exports too): a new
+        // worker reuses it instead of downloading and compiling its own.
+        if let Ok(compiled) = Reflect::get(&library, &"compiled".into())
+            && compiled.is_object()
+        {
+            set(&options, "compiled", &compiled);
+        }
         let load = method(&class, "load")?;
         let clf = settle(load.call2(&class, &source, &options)).await?;
         // Loading is over: no more progress calls.
