@@ -1,6 +1,7 @@
-// The JS library's API checks (library-api.mjs) in headless Firefox, through
-// geckodriver's WebDriver endpoint: the same steps as in Chromium, so the library is
-// shown to work in both engines (Firefox: the CPU engine, no WebGPU). Run through
+// The page and the JS library's API checks (library-api.mjs) in headless Firefox,
+// through geckodriver's WebDriver endpoint: the page loads its model and classifies,
+// then the same library steps as in Chromium, so both are shown to work in both
+// engines (Firefox: the CPU engine, no WebGPU). Run through
 // `cargo xtask e2e` (PAGE_URL, ARTIFACTS, TEXTS, EXPECTED as for library.mjs), which
 // skips it, saying so, without `firefox-esr` and `geckodriver`. GECKODRIVER and
 // FIREFOX override their paths.
@@ -116,6 +117,21 @@ async function main() {
   const page = new Session(base);
   try {
     await page.start();
+    await step('Firefox: the page loads the release model and classifies a review', async () => {
+      await page.goto(PAGE_URL);
+      await page.waitFor(() => document.querySelector('.model .ready, .model .error'), 240_000);
+      assert.equal(await page.evaluate(() => document.querySelector('.model .error')?.textContent ?? null), null);
+      await page.evaluate((text) => {
+        const box = document.getElementById('review');
+        box.value = text;
+        box.dispatchEvent(new Event('input', { bubbles: true }));
+      }, NEGATIVE);
+      await page.waitFor(() => !document.getElementById('classify').disabled, 30_000);
+      await page.evaluate(() => document.getElementById('classify').click());
+      await page.waitFor(() => document.querySelector('[data-testid=label]'), 120_000);
+      assert.match(await page.evaluate(() => document.querySelector('[data-testid=label]').textContent), /^Negative, \d+% confidence$/);
+      assert.match(await page.evaluate(() => document.querySelector('[data-testid=meta]').textContent), /on CPU/);
+    });
     await step('Firefox: the embed example classifies what is typed', async () => {
       await page.goto(new URL('examples/embed/', PAGE_URL).href);
       await page.waitFor(() => /confidence/.test(document.querySelector('[data-testid=answer]').textContent), 240_000);
