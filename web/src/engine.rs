@@ -42,6 +42,16 @@ pub async fn init_webgpu() -> Result<Device, String> {
     if let Some(device) = WEBGPU.with(|d| d.borrow().clone()) {
         return Ok(device);
     }
+    // Said in words: wgpu's own errors for these print its internal structures.
+    if !has_webgpu() {
+        return Err("WebGPU unavailable: this browser has no WebGPU (no navigator.gpu)".into());
+    }
+    if webgpu_adapter().await.is_none() {
+        return Err(
+            "WebGPU unavailable: the browser offers no WebGPU adapter (no usable GPU, or WebGPU is turned off)"
+                .into(),
+        );
+    }
     let device = Device::wgpu_options()
         .graphics_api(WgpuBackend::WebGpu)
         .init_async()
@@ -59,13 +69,21 @@ pub async fn device_for(engine: Engine) -> Result<Device, String> {
     }
 }
 
-/// Why the WebGPU device was lost, if it was: `static/boot.js` records the
+/// Why the WebGPU device was lost, if it was: `static/lib/gpu-watch.js` records the
 /// `GPUDevice.lost` reason in `globalThis.bertSentimentGpu.lost`.
 pub fn webgpu_lost() -> Option<String> {
     use js_sys::Reflect;
     let watch = Reflect::get(&js_sys::global(), &"bertSentimentGpu".into()).ok()?;
     let lost = Reflect::get(&watch, &"lost".into()).ok()?;
     lost.as_string()
+}
+
+/// Whether the global (the page's window or the library's worker) has `navigator.gpu`.
+fn has_webgpu() -> bool {
+    use js_sys::Reflect;
+    Reflect::get(&js_sys::global(), &"navigator".into())
+        .and_then(|n| Reflect::get(&n, &"gpu".into()))
+        .is_ok_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
 }
 
 /// What the browser says about its WebGPU adapter: `(software, description)`.
