@@ -139,16 +139,16 @@ async function load(msg) {
   let files = msg.source.files;
   let base = '';
   let urls = null;
+  let downloaded = null;
   if (!files) {
     base = new URL(msg.source.url, msg.source.from).href;
     if (!base.endsWith('/')) base += '/';
-    // The module finishes compiling meanwhile; a failed start wins over a download error.
-    const downloaded = download(base, progress);
+    // The module finishes compiling meanwhile.
+    downloaded = download(base, progress);
     downloaded.catch(() => {});
-    await started;
-    ({ files, urls } = await downloaded);
   }
-  await started;
+  await started; // a failed start wins over a download error
+  if (downloaded) ({ files, urls } = await downloaded);
   progress('build', null, 0, 0);
   let info;
   try {
@@ -179,8 +179,9 @@ async function digests(files) {
 // Put a downloaded, verified bundle into Cache Storage under the URLs it came from
 // (a service worker that answers from `caches.match` then serves it offline), and
 // drop the files of older versions of the same bundle. A file kept already is not
-// written again (its URL carries its hash); the manifest is. Offline copies are a convenience: a full
-// disk or a browser without Cache Storage leaves the loaded model working.
+// written again (its URL carries its hash); the manifest is. Offline copies are a
+// convenience: a full disk or a browser without Cache Storage leaves the loaded model
+// working.
 async function keepOffline(cacheName, base, files, urls) {
   try {
     const cache = await caches.open(cacheName);

@@ -165,18 +165,17 @@ impl Remote {
         let options = Object::new();
         set(&options, "engine", &engine.into());
         set(&options, "onProgress", progress.as_ref());
-        // The page's service worker serves the model offline from this cache.
-        if let Ok(cache) = Reflect::get(&library, &"offlineCache".into())
-            && cache.is_string()
-        {
-            set(&options, "offlineCache", &cache);
-        }
-        // The module the page compiled (it holds the library's exports too): a new
-        // worker reuses it instead of downloading and compiling its own.
-        if let Ok(compiled) = Reflect::get(&library, &"compiled".into())
-            && compiled.is_object()
-        {
-            set(&options, "compiled", &compiled);
+        // What boot.js set up for every load: the cache the page's service worker
+        // serves the model offline from, and the module the page compiled (it holds
+        // the library's exports too), which a new worker reuses instead of
+        // downloading and compiling its own.
+        for key in ["offlineCache", "compiled"] {
+            if let Ok(value) = Reflect::get(&library, &key.into())
+                && !value.is_undefined()
+                && !value.is_null()
+            {
+                set(&options, key, &value);
+            }
         }
         let load = method(&class, "load")?;
         let clf = settle(load.call2(&class, &source, &options)).await?;

@@ -42,16 +42,13 @@ pub async fn init_webgpu() -> Result<Device, String> {
     if let Some(device) = WEBGPU.with(|d| d.borrow().clone()) {
         return Ok(device);
     }
-    // Said in words: wgpu's own errors for these print its internal structures.
-    if !has_webgpu() {
-        return Err("WebGPU unavailable: this browser has no WebGPU (no navigator.gpu)".into());
-    }
-    if webgpu_adapter().await.is_none() {
-        return Err(
-            "WebGPU unavailable: the browser offers no WebGPU adapter (no usable GPU, or WebGPU is turned off)"
-                .into(),
-        );
-    }
+    webgpu_adapter().await?;
+    open_webgpu().await
+}
+
+/// burn's wgpu device on the browser's WebGPU, once an adapter is known to exist
+/// (wgpu's own errors for a missing one print its internal structures).
+async fn open_webgpu() -> Result<Device, String> {
     let device = Device::wgpu_options()
         .graphics_api(WgpuBackend::WebGpu)
         .init_async()
@@ -78,35 +75,34 @@ pub fn webgpu_lost() -> Option<String> {
     lost.as_string()
 }
 
-/// Whether the global (the page's window or the library's worker) has `navigator.gpu`.
-fn has_webgpu() -> bool {
-    use js_sys::Reflect;
-    Reflect::get(&js_sys::global(), &"navigator".into())
-        .and_then(|n| Reflect::get(&n, &"gpu".into()))
-        .is_ok_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
-}
-
-/// What the browser says about its WebGPU adapter: `(software, description)`.
-/// `None` when there is no `navigator.gpu` or no adapter.
-pub async fn webgpu_adapter() -> Option<(bool, String)> {
+/// What the browser says about its WebGPU adapter: `(software, description)`; or,
+/// in words, why there is none (no `navigator.gpu`, no adapter).
+async fn webgpu_adapter() -> Result<(bool, String), String> {
     use js_sys::{Function, Promise, Reflect};
     use wasm_bindgen::JsCast;
+    const NO_WEBGPU: &str = "WebGPU unavailable: this browser has no WebGPU (no navigator.gpu)";
+    const NO_ADAPTER: &str = "WebGPU unavailable: the browser offers no WebGPU adapter (no usable GPU, or WebGPU is turned off)";
     // The global's navigator: the page's window, or the library's Web Worker.
-    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
-    let gpu = Reflect::get(&navigator, &"gpu".into()).ok()?;
-    if gpu.is_undefined() || gpu.is_null() {
-        return None;
-    }
+    let gpu = Reflect::get(&js_sys::global(), &"navigator".into())
+        .and_then(|n| Reflect::get(&n, &"gpu".into()))
+        .ok()
+        .filter(|gpu| !gpu.is_undefined() && !gpu.is_null())
+        .ok_or(NO_WEBGPU)?;
     let request: Function = Reflect::get(&gpu, &"requestAdapter".into())
-        .ok()?
-        .dyn_into()
-        .ok()?;
-    let promise: Promise = request.call0(&gpu).ok()?.dyn_into().ok()?;
-    let adapter = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
-    if adapter.is_null() || adapter.is_undefined() {
-        return None;
-    }
-    let info = Reflect::get(&adapter, &"info".into()).ok()?;
+        .ok()
+        .and_then(|f| f.dyn_into().ok())
+        .ok_or(NO_WEBGPU)?;
+    let promise: Promise = request
+        .call0(&gpu)
+        .ok()
+        .and_then(|p| p.dyn_into().ok())
+        .ok_or(NO_ADAPTER)?;
+    let adapter = wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .ok()
+        .filter(|a| !a.is_null() && !a.is_undefined())
+        .ok_or(NO_ADAPTER)?;
+    let info = Reflect::get(&adapter, &"info".into()).map_err(|_| NO_ADAPTER)?;
     let field = |k: &str| {
         Reflect::get(&info, &k.into())
             .ok()
@@ -124,23 +120,24 @@ pub async fn webgpu_adapter() -> Option<(bool, String)> {
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
-    Some((software, description))
+    Ok((software, description))
 }
 
 /// The engine to start on, with a note when it is not WebGPU: WebGPU when the
 /// browser has a hardware adapter; the CPU when it has none, or only a software
 /// one (SwiftShader emulates a GPU on the CPU and is far slower than flex).
 pub async fn best_device() -> (Engine, Device, Option<String>) {
-    if let Some((true, description)) = webgpu_adapter().await {
-        return (
-            Engine::Cpu,
-            Device::flex(),
-            Some(format!(
-                "WebGPU here is a software adapter ({description}), slower than the CPU engine; you can still pick it."
-            )),
-        );
-    }
-    match init_webgpu().await {
+    let opened = match webgpu_adapter().await {
+        Ok((true, description)) => Err(format!(
+            "WebGPU here is a software adapter ({description}), slower than the CPU engine; you can still pick it."
+        )),
+        Ok((false, _)) => match WEBGPU.with(|d| d.borrow().clone()) {
+            Some(device) => Ok(device),
+            None => open_webgpu().await,
+        },
+        Err(why) => Err(why),
+    };
+    match opened {
         Ok(device) => (Engine::WebGpu, device, None),
         Err(why) => (Engine::Cpu, Device::flex(), Some(why)),
     }

@@ -262,12 +262,12 @@ pub struct Reading {
 /// Classify one review, however long (the worker reads it; the page only waits).
 pub async fn classify_review(state: ModelState, text: &str) -> Result<Option<Reading>, String> {
     let labels = state.labels.get_untracked();
-    let Some(c) = classify(state, &[text], true).await?.pop() else {
+    let Some(mut c) = classify(state, &[text], true).await?.pop() else {
         return Ok(None);
     };
     let windows = c
         .read
-        .clone()
+        .take()
         .unwrap_or_default()
         .into_iter()
         .map(|r| byte_range(text, r))
