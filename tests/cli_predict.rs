@@ -74,9 +74,27 @@ fn legacy_names_and_vocab_txt_match_pytorch() {
     check_folder("legacy", "flex");
 }
 
+/// ndarray is opt-in (`--features ndarray`): a trainer built with it matches PyTorch on
+/// it, one built without says how to get it instead of failing obscurely.
 #[test]
-fn ndarray_backend_matches_pytorch() {
-    check_folder("finetuned", "ndarray");
+fn ndarray_backend_matches_pytorch_or_says_how_to_build_it() {
+    let model = tiny("finetuned");
+    let probe = trainer(
+        &[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--backend",
+            "ndarray",
+            "Fine.",
+        ],
+        None,
+    );
+    if probe.status.success() {
+        check_folder("finetuned", "ndarray");
+    } else {
+        assert_clean_failure(&probe, &["ndarray", "--features ndarray"]);
+    }
 }
 
 #[test]

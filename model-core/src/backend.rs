@@ -15,7 +15,8 @@ pub enum BackendKind {
     Auto,
     /// burn's pure-Rust CPU backend (SIMD, multi-threaded natively, simd128 on wasm).
     Flex,
-    /// The ndarray CPU backend (deprecated upstream, kept selectable).
+    /// The ndarray CPU backend: deprecated upstream in favour of flex, so only with the
+    /// `ndarray` Cargo feature (compiling it is a quarter of a cold build).
     Ndarray,
     /// wgpu: Vulkan/Metal/DX12 natively, WebGPU in the browser.
     Wgpu,
@@ -90,9 +91,9 @@ pub fn select_device(kind: BackendKind) -> Result<SelectedDevice> {
     use burn::tensor::wgpu::wgpu::DeviceType;
     let cpu = |kind| SelectedDevice {
         device: match kind {
-            #[cfg(feature = "native")]
+            #[cfg(feature = "ndarray")]
             #[allow(deprecated)]
-            // ndarray is deprecated upstream but part of this project's design
+            // deprecated upstream; still selectable with the feature
             BackendKind::Ndarray => Device::ndarray(),
             _ => Device::flex(),
         },
@@ -101,12 +102,14 @@ pub fn select_device(kind: BackendKind) -> Result<SelectedDevice> {
     };
     match kind {
         BackendKind::Flex => Ok(cpu(BackendKind::Flex)),
-        #[cfg(feature = "native")]
+        #[cfg(feature = "ndarray")]
         BackendKind::Ndarray => Ok(cpu(BackendKind::Ndarray)),
-        #[cfg(not(feature = "native"))]
+        #[cfg(not(feature = "ndarray"))]
         BackendKind::Ndarray => Err(Error::Backend {
             backend: "ndarray".into(),
-            message: "not compiled in (enable the `native` feature)".into(),
+            message: "not compiled in (build with `--features ndarray`; burn deprecates it in \
+                      favour of flex, the default CPU backend)"
+                .into(),
         }),
         BackendKind::Wgpu => {
             let (device, info) = init_wgpu()?;

@@ -171,6 +171,7 @@ fn flex_matches_transformers() {
     check_backend(BackendKind::Flex);
 }
 
+#[cfg(feature = "ndarray")]
 #[test]
 fn ndarray_matches_transformers() {
     check_backend(BackendKind::Ndarray);

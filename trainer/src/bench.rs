@@ -58,7 +58,7 @@ pub struct BenchArgs {
     /// Timed training steps, after two warm-up steps.
     #[arg(long, default_value_t = 10)]
     pub steps: usize,
-    /// auto, flex, ndarray, wgpu, or cuda (built with the `cuda` feature).
+    /// auto, flex, wgpu, cuda or ndarray (the last two built with their Cargo features).
     #[arg(long, default_value = "flex")]
     pub backend: BackendKind,
     /// Model folder or hub id.

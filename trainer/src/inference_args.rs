@@ -8,7 +8,8 @@ use model_core::{Classifier, InferenceOptions, MatmulPrecision, Truncation};
 /// Backend, max length, truncation and batch size.
 #[derive(Debug, Args)]
 pub struct InferenceArgs {
-    /// Where to run: auto (a GPU if there is one, else flex), flex, ndarray or wgpu.
+    /// Where to run: auto (a GPU if there is one, else flex), flex or wgpu; cuda and
+    /// ndarray with their Cargo features.
     #[arg(long, default_value = "auto")]
     pub backend: BackendKind,
     /// Longest input in tokens, special tokens included (default: the model folder's

@@ -118,7 +118,6 @@ mod tests {
     use super::*;
 
     #[test]
-    #[allow(deprecated)] // ndarray: a second CPU backend, for the test only
     fn the_path_follows_device_autodiff_and_dtype() {
         let flex = Device::flex();
         assert_eq!(
@@ -133,6 +132,8 @@ mod tests {
             ExecutionPath::for_input(&flex, DType::F16),
             ExecutionPath::Generic
         );
+        #[allow(deprecated)] // ndarray: a second CPU backend, opt-in
+        #[cfg(feature = "ndarray")]
         assert_eq!(
             ExecutionPath::for_input(&Device::ndarray(), DType::F32),
             ExecutionPath::Generic

@@ -40,7 +40,7 @@ pub struct FineTuneArgs {
     /// recorded in its run.json (only --backend may be given again).
     #[arg(long)]
     pub resume: Option<PathBuf>,
-    /// auto, flex, ndarray, wgpu, or cuda (built with the `cuda` feature).
+    /// auto, flex, wgpu, cuda or ndarray (the last two built with their Cargo features).
     #[arg(long, default_value = "auto")]
     pub backend: BackendKind,
     /// Data parallelism: split each batch over this many devices of the backend (GPUs 0..N-1
