@@ -132,11 +132,13 @@ mod tests {
             ExecutionPath::for_input(&flex, DType::F16),
             ExecutionPath::Generic
         );
-        #[allow(deprecated)] // ndarray: a second CPU backend, opt-in
         #[cfg(feature = "ndarray")]
-        assert_eq!(
-            ExecutionPath::for_input(&Device::ndarray(), DType::F32),
-            ExecutionPath::Generic
-        );
+        #[allow(deprecated)] // ndarray: a second CPU backend, opt-in
+        {
+            assert_eq!(
+                ExecutionPath::for_input(&Device::ndarray(), DType::F32),
+                ExecutionPath::Generic
+            );
+        }
     }
 }
