@@ -15,8 +15,8 @@ pub enum BackendKind {
     Auto,
     /// burn's pure-Rust CPU backend (SIMD, multi-threaded natively, simd128 on wasm).
     Flex,
-    /// The ndarray CPU backend: deprecated upstream in favour of flex, so only with the
-    /// `ndarray` Cargo feature (compiling it is a quarter of a cold build).
+    /// The ndarray CPU backend: deprecated upstream in favour of flex, and among the
+    /// slowest crates to compile, so only with the `ndarray` Cargo feature.
     Ndarray,
     /// wgpu: Vulkan/Metal/DX12 natively, WebGPU in the browser.
     Wgpu,

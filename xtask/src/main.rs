@@ -2,9 +2,9 @@
 //!
 //! - `serve`: build the page (release) with the model in `static/model/` and
 //!   serve it on `http://127.0.0.1:8080`.
-//! - `test`: formatting, cargo deny, every native test (clippy's lints on every build), the web crate's tests in headless
+//! - `test`: formatting, cargo deny, every native test, the web crate's tests in headless
 //!   Chromium (flex-wasm and WebGPU through SwiftShader), then the end-to-end test of
-//!   the built page and the JS library.
+//!   the built page and the JS library; clippy's lints on every build.
 //! - `pack`: the JS library as an npm package.
 
 mod bench_web;
