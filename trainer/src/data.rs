@@ -64,8 +64,8 @@ pub fn load(path: &Path, split: Split, columns: &Columns) -> Result<LabeledData>
     Ok(data)
 }
 
-/// `aclImdb/{split}/{pos,neg}/{id}_{rating}.txt` → (sort key, example).
-fn imdb_entry(rel: &str, split: Split) -> Option<(usize, u64)> {
+/// `aclImdb/{split}/{pos,neg}/{id}_{rating}.txt` → (label, id).
+pub(crate) fn imdb_entry(rel: &str, split: Split) -> Option<(usize, u64)> {
     let parts: Vec<&str> = rel.trim_start_matches("./").split('/').collect();
     let n = parts.len();
     if n < 3 || parts[n - 3] != split.dir() || !parts[n - 1].ends_with(".txt") {

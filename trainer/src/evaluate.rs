@@ -1,19 +1,26 @@
 //! `trainer evaluate`: accuracy, precision, recall, F1, confusion matrix and
-//! calibration of any model folder on labeled data, as one JSON object.
+//! calibration of any model folder on labeled data, as one JSON object. The data is
+//! streamed ([`crate::inputs`]): metrics are accumulated a chunk at a time, so any
+//! amount of it is evaluated in bounded memory.
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use clap::Args;
 use model_core::backend::select_device;
+use model_core::input::Row;
+use model_core::input::jsonl::Labels;
+use model_core::input::labels::map_label;
 use model_core::loader::load_classifier;
 use model_core::model::BertForSequenceClassification;
 use model_core::{BertConfig, BertTokenizer, Classifier, InferenceOptions, Truncation};
 
-use crate::data::{self, Columns, LabeledData, Split};
+use crate::data::{Columns, LabeledData, Split};
 use crate::inference_args::InferenceArgs;
+use crate::inputs::{Input, Item};
 use crate::metrics::{Accumulator, Summary};
+use crate::progress::Progress;
 
 /// Arguments of `trainer evaluate`.
 #[derive(Debug, Args)]
@@ -27,7 +34,7 @@ pub struct EvaluateArgs {
     /// Which IMDb split to read.
     #[arg(long, value_enum, default_value = "test")]
     pub split: Split,
-    /// Evaluate only the first N examples.
+    /// Evaluate only the first N examples (in file order; the archive's order for IMDb).
     #[arg(long)]
     pub limit: Option<usize>,
     #[command(flatten)]
@@ -90,34 +97,79 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
     let columns = Columns {
         text: args.text_column.clone(),
         label: args.label_column.clone(),
+        id: None,
     };
-    let mut data = data::load(&args.data, args.split, &columns)?;
-    if let Some(n) = args.limit {
-        data.examples.truncate(n);
+    let input = Input::data(&args.data, args.split)?;
+    if !input.has_labels() {
+        bail!(
+            "{}: unknown data format (expected the IMDb .tar.gz archive or folder, .jsonl, or .csv)",
+            args.data.display()
+        );
     }
+    // Opened before the model loads: a missing file or column fails at once.
+    let rows = input.spawn(&columns, Labels::Required, 1..usize::MAX, 2 * CHUNK)?;
     let selected = select_device(args.run.backend)?;
     let loaded = load_classifier(&args.model, &selected.device, options)
         .with_context(|| format!("loading model `{}`", args.model))?;
     let mut classifier = loaded.classifier;
     args.run.apply(&mut classifier);
-    let data = data::align_labels(data, &classifier.labels, &args.data)?;
     eprintln!(
-        "evaluating {} examples on {} (max length {}, {}, {} products)",
-        data.examples.len(),
+        "evaluating {} on {} (max length {}, {}, {} products)",
+        args.data.display(),
         selected.description,
         options.max_len,
         options.truncation,
         classifier.matmul_precision()
     );
-    let bar = indicatif::ProgressBar::new(data.examples.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "[{elapsed_precise}] [{bar:30}] {pos}/{len} ({per_sec}, {eta} left)",
-        )
-        .expect("static template"),
-    );
-    let summary = evaluate_classifier(&classifier, &data, Some(&bar))?;
-    bar.finish_and_clear();
-    println!("{}", serde_json::to_string(&summary)?);
+    let total = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        input.count()?
+    } else {
+        None
+    };
+    let mut progress = Progress::new(total, 1);
+    let summary = evaluate_stream(&classifier, rows, &args, &mut progress);
+    progress.finish();
+    println!("{}", serde_json::to_string(&summary?)?);
     Ok(())
+}
+
+/// Examples classified at a time: a bounded share of the input is held, whatever its size.
+const CHUNK: usize = 256;
+
+/// Metrics over a stream of labelled rows, accumulated a chunk at a time.
+fn evaluate_stream(
+    classifier: &Classifier,
+    rows: std::sync::mpsc::Receiver<Item>,
+    args: &EvaluateArgs,
+    progress: &mut Progress,
+) -> Result<Summary> {
+    let mut acc = Accumulator::new(&classifier.labels);
+    let limit = args.limit.unwrap_or(usize::MAX);
+    let mut rows = rows.into_iter().take(limit).peekable();
+    while rows.peek().is_some() {
+        let mut chunk: Vec<(Row, usize)> = Vec::with_capacity(CHUNK);
+        for item in rows.by_ref().take(CHUNK) {
+            let row = item.map_err(|bad| bad.error)?;
+            let at = format!("{}:{}", args.data.display(), row.line);
+            let raw = row.label.as_ref().expect("labels are required");
+            let name = map_label(raw, &classifier.labels, &at)?;
+            let truth = classifier
+                .labels
+                .iter()
+                .position(|l| *l == name)
+                .expect("a label of the model");
+            chunk.push((row, truth));
+        }
+        let texts: Vec<&str> = chunk.iter().map(|(r, _)| r.text.as_str()).collect();
+        for (p, (_, truth)) in classifier.predict(&texts)?.iter().zip(&chunk) {
+            let probs: Vec<f32> = p.probabilities.iter().map(|(_, x)| *x).collect();
+            acc.add(&probs, *truth);
+        }
+        let last = chunk.last().map_or(0, |(r, _)| r.line);
+        progress.advance(chunk.len(), last);
+    }
+    if acc.is_empty() {
+        bail!("{}: no labeled examples found", args.data.display());
+    }
+    Ok(acc.summary())
 }

@@ -10,8 +10,10 @@ pub mod evaluate;
 pub mod export;
 pub mod imdb;
 pub mod inference_args;
+pub mod inputs;
 pub mod metrics;
 pub mod predict;
+pub mod progress;
 pub mod report;
 pub mod train;
 

@@ -24,7 +24,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Classify texts (arguments, or one per line on stdin) and print one JSON object per text.
+    /// Classify texts (arguments, stdin or a file of any size) into JSONL or CSV, resumably.
     Predict(predict::PredictArgs),
     /// Fine-tune a pretrained BERT on labeled text, with checkpoints and resume.
     FineTune(Box<train::FineTuneArgs>),
@@ -42,20 +42,25 @@ fn main() -> ExitCode {
     trainer::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let interrupted = Arc::new(AtomicBool::new(false));
+    // First Ctrl-C: fine-tune checkpoints after the current step and predict writes
+    // the chunk in flight, then they exit; the other commands have nothing to save and
+    // exit at once. A second Ctrl-C exits at once.
+    let on_interrupt = match &cli.command {
+        Command::FineTune(_) => Some("saving a checkpoint after this step"),
+        Command::Predict(_) => Some("writing the rows of the chunk in flight, then stopping"),
+        _ => None,
+    };
     {
         let flag = interrupted.clone();
-        // First Ctrl-C: finish the current step, checkpoint, exit. Second: exit now.
         let _ = ctrlc::set_handler(move || {
-            if flag.swap(true, Ordering::SeqCst) {
+            let Some(what) = on_interrupt.filter(|_| !flag.swap(true, Ordering::SeqCst)) else {
                 std::process::exit(130);
-            }
-            eprintln!(
-                "\nCtrl-C: saving a checkpoint after this step (press again to quit at once)"
-            );
+            };
+            eprintln!("\nCtrl-C: {what} (press again to quit at once)");
         });
     }
     let result = match cli.command {
-        Command::Predict(args) => predict::run(args),
+        Command::Predict(args) => predict::run(args, interrupted),
         Command::FineTune(args) => train::run(*args, interrupted),
         Command::Evaluate(args) => evaluate::run(args),
         Command::Export(args) => export::run(args),

@@ -71,6 +71,11 @@ impl Accumulator {
         self.n += 1;
     }
 
+    /// Whether no example was added.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
     /// The summary so far.
     pub fn summary(&self) -> Summary {
         let k = self.labels.len();

@@ -1,21 +1,50 @@
-//! CSV (or TSV) with a header row: a text column (`text`, else `review`, or one named)
-//! and a label column (`label`, else `sentiment`, or one named). Quoted fields may span
-//! lines; errors give the line the record starts on.
+//! CSV (or TSV) with a header row: a text column (`text`, else `review`, or one named),
+//! a label column (`label`, else `sentiment`, or one named) and an optional id column
+//! (`id`, or one named). Quoted fields may span lines; errors give the line the record
+//! starts on.
 
 use std::io::Read;
 
 use super::jsonl::Labels;
 use super::labels::parse_label;
+use super::stream::{Format, RowStream};
 use super::{Row, at};
 use crate::error::{Error, Result};
 
-/// Which columns hold the text and the label; `None` takes the defaults.
+/// Which fields (JSONL) or columns (CSV) hold the text, the label and the id; `None`
+/// takes the defaults.
 #[derive(Debug, Clone, Default)]
 pub struct Columns {
-    /// The text column; default `text`, else `review`.
+    /// The text; default `text`, else `review`.
     pub text: Option<String>,
-    /// The label column; default `label`, else `sentiment`.
+    /// The label; default `label`, else `sentiment`.
     pub label: Option<String>,
+    /// The row's id, copied to its prediction; default `id`.
+    pub id: Option<String>,
+}
+
+impl Columns {
+    /// The names looked for, in order, for the text.
+    pub fn text_names(&self) -> Vec<String> {
+        Self::names(&self.text, &["text", "review"])
+    }
+
+    /// The names looked for, in order, for the label.
+    pub fn label_names(&self) -> Vec<String> {
+        Self::names(&self.label, &["label", "sentiment"])
+    }
+
+    /// The name of the id.
+    pub fn id_name(&self) -> &str {
+        self.id.as_deref().unwrap_or("id")
+    }
+
+    fn names(wanted: &Option<String>, defaults: &[&str]) -> Vec<String> {
+        match wanted {
+            Some(w) => vec![w.clone()],
+            None => defaults.iter().map(|d| d.to_string()).collect(),
+        }
+    }
 }
 
 /// The delimiter a file name implies: tab for `.tsv`, else comma.
@@ -27,60 +56,72 @@ pub fn delimiter_for(name: &str) -> u8 {
     }
 }
 
-/// Every row of a CSV stream; errors name `source` and the line.
-pub fn read(
-    reader: impl Read,
-    delimiter: u8,
-    columns: &Columns,
-    source: &str,
-    labels: Labels,
-) -> Result<Vec<Row>> {
-    let mut reader = ::csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(false)
-        .from_reader(reader);
-    let headers = reader
-        .headers()
-        .map_err(|e| Error::input(at(source, 1), format!("cannot read the header ({e})")))?
-        .clone();
-    let find = |wanted: &Option<String>, defaults: &[&str]| -> (Vec<String>, Option<usize>) {
-        let names: Vec<String> = match wanted {
-            Some(w) => vec![w.clone()],
-            None => defaults.iter().map(|d| d.to_string()).collect(),
-        };
-        let found = names.iter().find_map(|n| {
-            headers
+/// Where, in a file's header, the text, label and id columns are.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Positions {
+    text: usize,
+    label: Option<usize>,
+    id: Option<usize>,
+}
+
+impl Positions {
+    /// Find the columns in `headers`: the text column must be there, the label column
+    /// too when labels are required or a label column was named.
+    pub(crate) fn find(
+        headers: &::csv::ByteRecord,
+        columns: &Columns,
+        source: &str,
+        labels: Labels,
+    ) -> Result<Self> {
+        let headers: Vec<String> = headers
+            .iter()
+            .map(|h| String::from_utf8_lossy(h).trim().to_string())
+            .collect();
+        let find = |names: &[String]| {
+            names
                 .iter()
-                .position(|h| h.trim().eq_ignore_ascii_case(n))
-        });
-        (names, found)
-    };
-    let missing = |what: &str, names: &[String]| {
-        Error::input(
-            at(source, 1),
-            format!(
-                "no {what} column (looked for {}; the header has {})",
-                names.join(", "),
-                headers.iter().collect::<Vec<_>>().join(", ")
-            ),
-        )
-    };
-    let (names, text_col) = find(&columns.text, &["text", "review"]);
-    let text_col = text_col.ok_or_else(|| missing("text", &names))?;
-    let (names, label_col) = find(&columns.label, &["label", "sentiment"]);
-    if label_col.is_none() && (labels == Labels::Required || columns.label.is_some()) {
-        return Err(missing("label", &names));
+                .find_map(|n| headers.iter().position(|h| h.eq_ignore_ascii_case(n)))
+        };
+        let missing = |what: &str, names: &[String]| {
+            Error::input(
+                at(source, 1),
+                format!(
+                    "no {what} column (looked for {}; the header has {})",
+                    names.join(", "),
+                    headers.join(", ")
+                ),
+            )
+        };
+        let names = columns.text_names();
+        let text = find(&names).ok_or_else(|| missing("text", &names))?;
+        let names = columns.label_names();
+        let label = find(&names).filter(|_| labels != Labels::Ignored);
+        if label.is_none()
+            && labels != Labels::Ignored
+            && (labels == Labels::Required || columns.label.is_some())
+        {
+            return Err(missing("label", &names));
+        }
+        let id = find(&[columns.id_name().to_string()]);
+        if id.is_none() && columns.id.is_some() {
+            return Err(missing("id", &[columns.id_name().to_string()]));
+        }
+        Ok(Self { text, label, id })
     }
-    let mut rows = Vec::new();
-    for record in reader.byte_records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line() as usize);
-            Error::input(at(source, line), format!("malformed CSV ({e})"))
-        })?;
-        let line = record.position().map_or(0, |p| p.line() as usize);
-        let text = std::str::from_utf8(record.get(text_col).unwrap_or_default())
-            .map_err(|_| Error::input(at(source, line), "not UTF-8 text"))?;
-        let cell = label_col.map(|c| record.get(c).unwrap_or_default());
+
+    /// One record (starting on `line`) as a row.
+    pub(crate) fn row(
+        &self,
+        record: &::csv::ByteRecord,
+        line: usize,
+        source: &str,
+        labels: Labels,
+    ) -> Result<Row> {
+        fn utf8<'a>(cell: &'a [u8], source: &str, line: usize) -> Result<&'a str> {
+            std::str::from_utf8(cell).map_err(|_| Error::input(at(source, line), "not UTF-8 text"))
+        }
+        let text = utf8(record.get(self.text).unwrap_or_default(), source, line)?;
+        let cell = self.label.map(|c| record.get(c).unwrap_or_default());
         let label = cell
             .and_then(|c| std::str::from_utf8(c).ok())
             .and_then(parse_label);
@@ -88,13 +129,31 @@ pub fn read(
         if label.is_none() && (labels == Labels::Required || !blank) {
             return Err(Error::input(at(source, line), "missing or invalid label"));
         }
-        rows.push(Row {
+        let id = match self.id.map(|c| record.get(c).unwrap_or_default()) {
+            Some(cell) => Some(utf8(cell, source, line)?.to_string()),
+            None => None,
+        };
+        Ok(Row {
             text: text.to_string(),
             label,
             line,
-        });
+            id,
+        })
     }
-    Ok(rows)
+}
+
+/// Every row of a CSV stream; the first error, naming `source` and the line, ends it.
+pub fn read(
+    reader: impl Read,
+    delimiter: u8,
+    columns: &Columns,
+    source: &str,
+    labels: Labels,
+) -> Result<Vec<Row>> {
+    let reader = std::io::BufReader::new(reader);
+    RowStream::new(reader, Format::Csv { delimiter }, columns, source, labels)?
+        .map(|r| r.map_err(|bad| bad.error))
+        .collect()
 }
 
 #[cfg(test)]
@@ -116,6 +175,7 @@ mod tests {
         assert_eq!(rows[0].text, "two\nlines");
         assert_eq!(rows[1].line, 4, "the record after a two-line field");
         assert_eq!(rows[1].label, Some(RawLabel::Index(0)));
+        assert_eq!(rows[1].id.as_deref(), Some("2"));
     }
 
     #[test]

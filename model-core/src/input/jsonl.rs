@@ -1,10 +1,13 @@
-//! JSONL: one `{"text": ..., "label": ...}` object per line (`review` and `sentiment`
-//! are accepted too); blank lines are skipped. Labels are names or class indices
-//! (numbers, or `true`/`false` for 1/0).
+//! JSONL: one `{"text": ..., "label": ..., "id": ...}` object per line (`review` and
+//! `sentiment` are accepted too, or the fields [`Columns`] names); blank lines are
+//! skipped. Labels are names or class indices (numbers, or `true`/`false` for 1/0);
+//! the id, when there is one, is a string or a number.
 
 use std::io::BufRead;
 
+use super::csv::Columns;
 use super::labels::{RawLabel, parse_label};
+use super::stream::{Format, RowStream};
 use super::{Row, at};
 use crate::error::{Error, Result};
 
@@ -16,21 +19,45 @@ pub enum Labels {
     Required,
     /// A row may have none (absent, `null` or empty); an invalid one is an error.
     Optional,
+    /// Labels are not read (classifying a file: whatever is in a label field is no
+    /// error).
+    Ignored,
 }
 
 /// One line (1-based `line`); `Ok(None)` for a blank one.
-pub fn parse_line(text: &str, line: usize, source: &str, labels: Labels) -> Result<Option<Row>> {
+pub fn parse_line(
+    text: &str,
+    line: usize,
+    source: &str,
+    columns: &Columns,
+    labels: Labels,
+) -> Result<Option<Row>> {
     if text.trim().is_empty() {
         return Ok(None);
     }
     let here = || at(source, line);
     let value: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| Error::input(here(), format!("malformed JSON ({e})")))?;
-    let body = ["text", "review"]
+    let text_names = columns.text_names();
+    let body = text_names
         .iter()
-        .find_map(|k| value.get(*k).and_then(|t| t.as_str()))
-        .ok_or_else(|| Error::input(here(), "no string field \"text\""))?;
-    let field = ["label", "sentiment"].iter().find_map(|k| value.get(*k));
+        .find_map(|k| value.get(k).and_then(|t| t.as_str()))
+        .ok_or_else(|| {
+            Error::input(
+                here(),
+                format!("no string field \"{}\"", text_names.join("\" or \"")),
+            )
+        })?;
+    let id = match value.get(columns.id_name()) {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Number(x)) => Some(x.to_string()),
+        _ => None,
+    };
+    let names = columns.label_names();
+    let field = match labels {
+        Labels::Ignored => None,
+        _ => names.iter().find_map(|k| value.get(k)),
+    };
     let label = match field {
         Some(serde_json::Value::String(s)) => parse_label(s),
         Some(serde_json::Value::Number(x)) => x.as_u64().map(RawLabel::Index),
@@ -39,7 +66,7 @@ pub fn parse_line(text: &str, line: usize, source: &str, labels: Labels) -> Resu
     };
     let absent = matches!(field, None | Some(serde_json::Value::Null))
         || matches!(field, Some(serde_json::Value::String(s)) if s.trim().is_empty());
-    if label.is_none() && (labels == Labels::Required || !absent) {
+    if label.is_none() && (labels == Labels::Required || (labels == Labels::Optional && !absent)) {
         return Err(Error::input(
             here(),
             "missing or invalid \"label\" (expected a name or 0/1)",
@@ -49,20 +76,15 @@ pub fn parse_line(text: &str, line: usize, source: &str, labels: Labels) -> Resu
         text: body.to_string(),
         label,
         line,
+        id,
     }))
 }
 
-/// Every row of a JSONL stream; errors name `source` and the line.
+/// Every row of a JSONL stream; the first error, naming `source` and the line, ends it.
 pub fn read(reader: impl BufRead, source: &str, labels: Labels) -> Result<Vec<Row>> {
-    let mut rows = Vec::new();
-    for (i, bytes) in reader.split(b'\n').enumerate() {
-        let n = i + 1;
-        let bytes = bytes.map_err(|e| Error::input(at(source, n), format!("cannot read ({e})")))?;
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|_| Error::input(at(source, n), "not UTF-8 text"))?;
-        rows.extend(parse_line(text, n, source, labels)?);
-    }
-    Ok(rows)
+    RowStream::new(reader, Format::Jsonl, &Columns::default(), source, labels)?
+        .map(|r| r.map_err(|bad| bad.error))
+        .collect()
 }
 
 #[cfg(test)]
@@ -79,6 +101,15 @@ mod tests {
     }
 
     #[test]
+    fn ids_are_strings_or_numbers() {
+        let data =
+            "{\"text\": \"a\", \"id\": \"r-1\"}\n{\"text\": \"b\", \"id\": 7}\n{\"text\": \"c\"}\n";
+        let rows = read(data.as_bytes(), "d.jsonl", Labels::Optional).unwrap();
+        let ids: Vec<Option<&str>> = rows.iter().map(|r| r.id.as_deref()).collect();
+        assert_eq!(ids, [Some("r-1"), Some("7"), None]);
+    }
+
+    #[test]
     fn errors_name_the_file_and_line() {
         let err = |data: &str, labels| {
             read(data.as_bytes(), "d.jsonl", labels)
@@ -91,7 +122,7 @@ mod tests {
         );
         assert_eq!(
             err("{\"label\": 1}", Labels::Optional),
-            "d.jsonl:1: no string field \"text\""
+            "d.jsonl:1: no string field \"text\" or \"review\""
         );
         assert!(
             err("{\"text\": \"a\"}", Labels::Required).starts_with("d.jsonl:1: missing or invalid")

@@ -171,8 +171,9 @@ pub fn map_label(raw: &RawLabel, labels: &[String], at: &str) -> Result<String> 
         Error::input(
             at,
             format!(
-                "label `{shown}` is not one of {} (or a class index)",
-                labels.join(", ")
+                "label `{shown}` is not one of {} and not a class index (0 to {})",
+                labels.join(", "),
+                labels.len().saturating_sub(1)
             ),
         )
     })
@@ -187,6 +188,7 @@ mod tests {
             text: text.into(),
             label: parse_label(label),
             line,
+            id: None,
         }
     }
 

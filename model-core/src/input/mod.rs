@@ -8,13 +8,16 @@
 //!   error naming the file and line;
 //! - [`labels`]: labels as written in files, turned into class indices (from the data
 //!   for training, onto a model's labels for evaluation and the page);
-//! - [`confusion`]: accuracy and the confusion matrix.
+//! - [`confusion`]: accuracy and the confusion matrix;
+//! - [`stream`]: rows one at a time, in any of those formats or one text per line,
+//!   for inputs of any size, with bad rows reported and skippable.
 
 pub mod clean;
 pub mod confusion;
 pub mod csv;
 pub mod jsonl;
 pub mod labels;
+pub mod stream;
 
 pub use clean::clean_text;
 pub use labels::{RawLabel, sentiment_labels};
@@ -46,6 +49,8 @@ pub struct Row {
     pub label: Option<RawLabel>,
     /// The 1-based line it starts on.
     pub line: usize,
+    /// Its id (an `id` field or column), when it has one.
+    pub id: Option<String>,
 }
 
 /// Where a row is, for errors: `file:line`.

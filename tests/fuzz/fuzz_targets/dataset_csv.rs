@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
         Columns {
             text: Some("body".into()),
             label: Some("stars".into()),
+            id: None,
         }
     };
     match read_csv(rest, delimiter, &columns, Path::new("fuzz.csv")) {

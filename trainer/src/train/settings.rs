@@ -153,6 +153,7 @@ impl Settings {
         Columns {
             text: self.text_column.clone(),
             label: self.label_column.clone(),
+            id: None,
         }
     }
 }
