@@ -121,7 +121,7 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         options.truncation,
         classifier.matmul_precision()
     );
-    let total = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+    let total = if std::io::IsTerminal::is_terminal(&std::io::stderr()) || input.count_is_cheap() {
         input.count()?
     } else {
         None

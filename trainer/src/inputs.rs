@@ -69,6 +69,13 @@ impl Input {
         )
     }
 
+    /// Whether [`Self::count`] is quick (a scan for newlines, a listing), so that
+    /// progress can show the time left even in a log; the archive must be
+    /// decompressed to be counted, and stdin cannot be.
+    pub fn count_is_cheap(&self) -> bool {
+        !matches!(self, Input::Stdin | Input::ImdbArchive(..))
+    }
+
     /// How many positions the input has (what a shard is a share of), reading it
     /// once; `None` for stdin, which can be read only once.
     pub fn count(&self) -> Result<Option<usize>> {

@@ -102,7 +102,8 @@ pub fn run(args: PredictArgs, interrupted: Arc<AtomicBool>) -> Result<()> {
         None => Input::Texts(args.texts.clone()),
     };
     let shard = args.shard.unwrap_or(Shard::ALL);
-    let total = if shard != Shard::ALL || std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let total = if shard != Shard::ALL || terminal || input.count_is_cheap() {
         input.count()?
     } else {
         None
