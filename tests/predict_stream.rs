@@ -6,20 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use integration_tests::{assert_clean_failure, tiny, trainer, trainer_bin};
+use integration_tests::{assert_clean_failure, tiny, tiny_texts, trainer, trainer_bin};
 
 /// The tiny reviews as JSONL with ids, `times` over (`r1`, `r2`, ...).
 fn reviews(dir: &Path, times: usize) -> PathBuf {
-    let texts: Vec<String> = std::fs::read_to_string(tiny("reviews.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["text"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let texts = tiny_texts();
     let mut out = String::new();
     for i in 0..texts.len() * times {
         let row = serde_json::json!({"id": format!("r{}", i + 1), "text": texts[i % texts.len()]});

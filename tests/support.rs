@@ -136,9 +136,9 @@ pub fn run_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
-/// p(positive) for each tiny review, as `trainer predict` gives it for `model`.
-pub fn predict_probs(model: &Path) -> Vec<f64> {
-    let texts: Vec<String> = std::fs::read_to_string(tiny("reviews.jsonl"))
+/// The texts of the tiny reviews (`reviews.jsonl`), in order.
+pub fn tiny_texts() -> Vec<String> {
+    std::fs::read_to_string(tiny("reviews.jsonl"))
         .unwrap()
         .lines()
         .map(|l| {
@@ -147,7 +147,12 @@ pub fn predict_probs(model: &Path) -> Vec<f64> {
                 .unwrap()
                 .to_string()
         })
-        .collect();
+        .collect()
+}
+
+/// p(positive) for each tiny review, as `trainer predict` gives it for `model`.
+pub fn predict_probs(model: &Path) -> Vec<f64> {
+    let texts = tiny_texts();
     let mut args = vec![
         "predict",
         "--model",

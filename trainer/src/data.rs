@@ -10,11 +10,12 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-pub use model_core::input::csv::Columns;
-use model_core::input::jsonl::Labels;
+pub use model_core::input::Columns;
+use model_core::input::Labels;
 pub use model_core::input::labels::MAX_CLASS_INDEX;
+use model_core::input::stream::{Format, read_all};
 pub use model_core::input::{Example, LabeledData, sentiment_labels};
-use model_core::input::{csv, jsonl, labels};
+use model_core::input::{csv, labels};
 
 /// Which half of the IMDb archive to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -26,7 +27,8 @@ pub enum Split {
 }
 
 impl Split {
-    fn dir(self) -> &'static str {
+    /// The split's folder in the dataset.
+    pub fn dir(self) -> &'static str {
         match self {
             Split::Train => "train",
             Split::Test => "test",
@@ -135,13 +137,29 @@ pub fn read_imdb_archive(reader: impl Read, split: Split, path: &Path) -> Result
 
 /// Read an extracted `aclImdb` folder (the folder itself or its parent).
 pub fn load_imdb_dir(path: &Path, split: Split) -> Result<LabeledData> {
+    let mut rows = Vec::new();
+    for (rel, file) in imdb_files(path, split)? {
+        let (label, id) = imdb_entry(&rel, split).expect("listed as a review");
+        let bytes =
+            std::fs::read(&file).with_context(|| format!("{}: cannot read", file.display()))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| anyhow!("{}: not UTF-8 text ({e})", file.display()))?;
+        rows.push((label, id, text));
+    }
+    finish_imdb(rows, path)
+}
+
+/// The review files of `split` in an extracted folder (the folder itself or its
+/// parent) as (path in the dataset, file), sorted by label and id so that an order
+/// means the same on every machine.
+pub(crate) fn imdb_files(path: &Path, split: Split) -> Result<Vec<(String, PathBuf)>> {
     let base: PathBuf = if path.join("aclImdb").is_dir() {
         path.join("aclImdb")
     } else {
         path.to_path_buf()
     };
-    let mut rows = Vec::new();
-    for (label, sub) in [(0usize, "neg"), (1usize, "pos")] {
+    let mut files = Vec::new();
+    for sub in ["neg", "pos"] {
         let dir = base.join(split.dir()).join(sub);
         let listing = std::fs::read_dir(&dir).with_context(|| {
             format!(
@@ -152,23 +170,18 @@ pub fn load_imdb_dir(path: &Path, split: Split) -> Result<LabeledData> {
         })?;
         for entry in listing {
             let entry = entry?;
-            let file = entry.path();
             let rel = format!(
                 "{}/{sub}/{}",
                 split.dir(),
                 entry.file_name().to_string_lossy()
             );
-            let Some((_, id)) = imdb_entry(&rel, split) else {
-                continue;
-            };
-            let bytes =
-                std::fs::read(&file).with_context(|| format!("{}: cannot read", file.display()))?;
-            let text = String::from_utf8(bytes)
-                .map_err(|e| anyhow!("{}: not UTF-8 text ({e})", file.display()))?;
-            rows.push((label, id, text));
+            if let Some(key) = imdb_entry(&rel, split) {
+                files.push((key, rel, entry.path()));
+            }
         }
     }
-    finish_imdb(rows, path)
+    files.sort_by_key(|(key, _, _)| *key);
+    Ok(files.into_iter().map(|(_, rel, p)| (rel, p)).collect())
 }
 
 /// JSONL: one `{"text": ..., "label": "positive"|"negative"|0|1}` per line; blank lines skipped.
@@ -181,7 +194,13 @@ pub fn load_jsonl(path: &Path) -> Result<LabeledData> {
 /// JSONL from a stream ([`model_core::input::jsonl`]); errors name `path` and the line.
 pub fn read_jsonl(reader: impl BufRead, path: &Path) -> Result<LabeledData> {
     let source = path.display().to_string();
-    let rows = jsonl::read(reader, &source, Labels::Required)?;
+    let rows = read_all(
+        reader,
+        Format::Jsonl,
+        &Columns::default(),
+        &source,
+        Labels::Required,
+    )?;
     Ok(labels::index_labels(rows, &source)?)
 }
 
@@ -202,7 +221,14 @@ pub fn read_csv(
     path: &Path,
 ) -> Result<LabeledData> {
     let source = path.display().to_string();
-    let rows = csv::read(reader, delimiter, columns, &source, Labels::Required)?;
+    let reader = std::io::BufReader::new(reader);
+    let rows = read_all(
+        reader,
+        Format::Csv { delimiter },
+        columns,
+        &source,
+        Labels::Required,
+    )?;
     Ok(labels::index_labels(rows, &source)?)
 }
 

@@ -15,13 +15,12 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use anyhow::{Context, Result, bail};
 use model_core::Error;
 use model_core::input::Row;
-use model_core::input::csv::Columns;
-use model_core::input::jsonl::Labels;
 use model_core::input::labels::RawLabel;
 use model_core::input::sentiment_labels;
 use model_core::input::stream::{BadRow, Format, RowStream, count_lines};
+use model_core::input::{Columns, Labels};
 
-use crate::data::{Split, imdb_entry};
+use crate::data::{Split, imdb_entry, imdb_files};
 
 /// A row, or why one could not be read.
 pub type Item = std::result::Result<Row, BadRow>;
@@ -151,8 +150,8 @@ impl Input {
                 std::thread::spawn(move || read_archive(&path, split, &lines, &tx));
             }
             Input::ImdbDir(path, split) => {
-                let files = imdb_files(path, *split)?;
-                std::thread::spawn(move || read_files(files, &lines, &tx));
+                let (files, split) = (imdb_files(path, *split)?, *split);
+                std::thread::spawn(move || read_files(files, split, &lines, &tx));
             }
         }
         Ok(rx)
@@ -264,70 +263,24 @@ fn read_archive(path: &Path, split: Split, lines: &Range<usize>, tx: &SyncSender
         }
     }
     if line == 0 {
-        let message = format!(
-            "no aclImdb/{}/{{pos,neg}}/*.txt reviews found",
-            split_dir(split)
-        );
+        let message = format!("no aclImdb/{}/{{pos,neg}}/*.txt reviews found", split.dir());
         let _ = tx.send(fatal(path, 0, message));
     }
 }
 
-fn split_dir(split: Split) -> &'static str {
-    match split {
-        Split::Train => "train",
-        Split::Test => "test",
-    }
-}
-
-/// The review files of an extracted folder (the folder itself or its parent), sorted
-/// by label and id so that positions mean the same on every machine.
-fn imdb_files(path: &Path, split: Split) -> Result<Vec<(String, PathBuf)>> {
-    let base = if path.join("aclImdb").is_dir() {
-        path.join("aclImdb")
-    } else {
-        path.to_path_buf()
-    };
-    let mut files = Vec::new();
-    for sub in ["neg", "pos"] {
-        let dir = base.join(split_dir(split)).join(sub);
-        let listing = std::fs::read_dir(&dir).with_context(|| {
-            format!(
-                "{}: not an IMDb folder (expected {})",
-                path.display(),
-                dir.display()
-            )
-        })?;
-        for entry in listing {
-            let entry = entry?;
-            let rel = format!(
-                "{}/{sub}/{}",
-                split_dir(split),
-                entry.file_name().to_string_lossy()
-            );
-            if let Some((label, id)) = imdb_entry(&rel, split) {
-                files.push(((label, id), rel, entry.path()));
-            }
-        }
-    }
-    files.sort_by_key(|(key, _, _)| *key);
-    Ok(files.into_iter().map(|(_, rel, p)| (rel, p)).collect())
-}
-
-fn read_files(files: Vec<(String, PathBuf)>, lines: &Range<usize>, tx: &SyncSender<Item>) {
-    let split = |rel: &str| {
-        if rel.starts_with("train/") {
-            Split::Train
-        } else {
-            Split::Test
-        }
-    };
+fn read_files(
+    files: Vec<(String, PathBuf)>,
+    split: Split,
+    lines: &Range<usize>,
+    tx: &SyncSender<Item>,
+) {
     for (i, (rel, file)) in files.iter().enumerate() {
         let line = i + 1;
         if !lines.contains(&line) {
             continue;
         }
         let item = match std::fs::read(file) {
-            Ok(bytes) => review(bytes, rel, split(rel), line, file),
+            Ok(bytes) => review(bytes, rel, split, line, file),
             Err(e) => fatal(file, line, format!("cannot read ({e})")),
         };
         let stop = item.as_ref().is_err_and(|b| b.fatal);

@@ -4,9 +4,9 @@
 //! label rules and confusion counts are model-core's input pipeline, the trainer's.
 
 use model_core::input::confusion::Confusion;
-use model_core::input::csv;
-use model_core::input::jsonl::{self, Labels};
 use model_core::input::labels::map_label;
+use model_core::input::stream::{Format, read_all};
+use model_core::input::{Columns, Labels, csv};
 
 /// One review to classify in batch mode, with its label when the input has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,18 +23,12 @@ pub struct BatchItem {
 /// non-empty line. Labels are mapped onto the model's; errors name the file and line.
 pub fn parse_batch(name: &str, content: &str, labels: &[String]) -> Result<Vec<BatchItem>, String> {
     let lower = name.to_ascii_lowercase();
-    let rows = if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") {
-        jsonl::read(content.as_bytes(), name, Labels::Optional)
+    let format = if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") {
+        Format::Jsonl
     } else if lower.ends_with(".csv") || lower.ends_with(".tsv") {
-        let columns = csv::Columns::default();
-        let delimiter = csv::delimiter_for(name);
-        csv::read(
-            content.as_bytes(),
-            delimiter,
-            &columns,
-            name,
-            Labels::Optional,
-        )
+        Format::Csv {
+            delimiter: csv::delimiter_for(name),
+        }
     } else {
         return Ok(content
             .lines()
@@ -46,7 +40,14 @@ pub fn parse_batch(name: &str, content: &str, labels: &[String]) -> Result<Vec<B
             })
             .collect());
     };
-    let rows = rows.map_err(|e| e.to_string())?;
+    let rows = read_all(
+        content.as_bytes(),
+        format,
+        &Columns::default(),
+        name,
+        Labels::Optional,
+    )
+    .map_err(|e| e.to_string())?;
     rows.into_iter()
         .map(|row| {
             let label = match &row.label {

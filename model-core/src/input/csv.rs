@@ -3,49 +3,10 @@
 //! (`id`, or one named). Quoted fields may span lines; errors give the line the record
 //! starts on.
 
-use std::io::Read;
-
-use super::jsonl::Labels;
+use super::fields::{Columns, Labels};
 use super::labels::parse_label;
-use super::stream::{Format, RowStream};
 use super::{Row, at};
 use crate::error::{Error, Result};
-
-/// Which fields (JSONL) or columns (CSV) hold the text, the label and the id; `None`
-/// takes the defaults.
-#[derive(Debug, Clone, Default)]
-pub struct Columns {
-    /// The text; default `text`, else `review`.
-    pub text: Option<String>,
-    /// The label; default `label`, else `sentiment`.
-    pub label: Option<String>,
-    /// The row's id, copied to its prediction; default `id`.
-    pub id: Option<String>,
-}
-
-impl Columns {
-    /// The names looked for, in order, for the text.
-    pub fn text_names(&self) -> Vec<String> {
-        Self::names(&self.text, &["text", "review"])
-    }
-
-    /// The names looked for, in order, for the label.
-    pub fn label_names(&self) -> Vec<String> {
-        Self::names(&self.label, &["label", "sentiment"])
-    }
-
-    /// The name of the id.
-    pub fn id_name(&self) -> &str {
-        self.id.as_deref().unwrap_or("id")
-    }
-
-    fn names(wanted: &Option<String>, defaults: &[&str]) -> Vec<String> {
-        match wanted {
-            Some(w) => vec![w.clone()],
-            None => defaults.iter().map(|d| d.to_string()).collect(),
-        }
-    }
-}
 
 /// The delimiter a file name implies: tab for `.tsv`, else comma.
 pub fn delimiter_for(name: &str) -> u8 {
@@ -139,68 +100,5 @@ impl Positions {
             line,
             id,
         })
-    }
-}
-
-/// Every row of a CSV stream; the first error, naming `source` and the line, ends it.
-pub fn read(
-    reader: impl Read,
-    delimiter: u8,
-    columns: &Columns,
-    source: &str,
-    labels: Labels,
-) -> Result<Vec<Row>> {
-    let reader = std::io::BufReader::new(reader);
-    RowStream::new(reader, Format::Csv { delimiter }, columns, source, labels)?
-        .map(|r| r.map_err(|bad| bad.error))
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::input::RawLabel;
-
-    #[test]
-    fn columns_are_found_by_name_and_lines_counted() {
-        let data = "id,Review,sentiment\n1,\"two\nlines\",positive\n2,bad,0\n";
-        let rows = read(
-            data.as_bytes(),
-            b',',
-            &Columns::default(),
-            "r.csv",
-            Labels::Required,
-        )
-        .unwrap();
-        assert_eq!(rows[0].text, "two\nlines");
-        assert_eq!(rows[1].line, 4, "the record after a two-line field");
-        assert_eq!(rows[1].label, Some(RawLabel::Index(0)));
-        assert_eq!(rows[1].id.as_deref(), Some("2"));
-    }
-
-    #[test]
-    fn missing_columns_and_labels_are_errors_naming_the_line() {
-        let err = |data: &str, labels| {
-            read(data.as_bytes(), b',', &Columns::default(), "r.csv", labels)
-                .unwrap_err()
-                .to_string()
-        };
-        assert_eq!(
-            err("body,label\nx,1\n", Labels::Optional),
-            "r.csv:1: no text column (looked for text, review; the header has body, label)"
-        );
-        assert!(err("text\nx\n", Labels::Required).starts_with("r.csv:1: no label column"));
-        assert_eq!(
-            err("text,label\nx,1\ny,\n", Labels::Required),
-            "r.csv:3: missing or invalid label"
-        );
-        let rows = read(
-            "text\nx\n".as_bytes(),
-            b',',
-            &Columns::default(),
-            "r.csv",
-            Labels::Optional,
-        );
-        assert_eq!(rows.unwrap()[0].label, None);
     }
 }

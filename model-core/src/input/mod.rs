@@ -5,21 +5,24 @@
 //! - [`clean`]: the one text-cleaning rule (IMDb's `<br />` tags), applied by the
 //!   tokenizer to every text it reads;
 //! - [`jsonl`], [`csv`]: labelled and unlabelled rows from JSONL and CSV/TSV, each
-//!   error naming the file and line;
+//!   error naming the file and line, with the fields they look for in [`fields`];
 //! - [`labels`]: labels as written in files, turned into class indices (from the data
 //!   for training, onto a model's labels for evaluation and the page);
 //! - [`confusion`]: accuracy and the confusion matrix;
 //! - [`stream`]: rows one at a time, in any of those formats or one text per line,
-//!   for inputs of any size, with bad rows reported and skippable.
+//!   for inputs of any size, with bad rows reported and skippable, or all at once
+//!   ([`stream::read_all`]).
 
 pub mod clean;
 pub mod confusion;
 pub mod csv;
+pub mod fields;
 pub mod jsonl;
 pub mod labels;
 pub mod stream;
 
 pub use clean::clean_text;
+pub use fields::{Columns, Labels};
 pub use labels::{RawLabel, sentiment_labels};
 
 /// One labelled text.

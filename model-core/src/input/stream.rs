@@ -11,8 +11,9 @@
 use std::io::BufRead;
 use std::ops::Range;
 
-use super::csv::{Columns, Positions};
-use super::jsonl::{self, Labels};
+use super::csv::Positions;
+use super::fields::{Columns, Labels};
+use super::jsonl;
 use super::{Row, at};
 use crate::error::{Error, Result};
 
@@ -252,6 +253,20 @@ impl<R: BufRead> Iterator for RowStream<R> {
     }
 }
 
+/// Every row of a stream, for inputs that fit in memory (training data, the page's
+/// batch files); the first bad row, naming `source` and its line, is the error.
+pub fn read_all(
+    reader: impl BufRead,
+    format: Format,
+    columns: &Columns,
+    source: &str,
+    labels: Labels,
+) -> Result<Vec<Row>> {
+    RowStream::new(reader, format, columns, source, labels)?
+        .map(|r| r.map_err(|bad| bad.error))
+        .collect()
+}
+
 /// Lines in a stream (a last line without a newline counts): what a line range of a
 /// file is a share of.
 pub fn count_lines(mut reader: impl BufRead) -> std::io::Result<usize> {
@@ -347,5 +362,126 @@ mod tests {
         assert_eq!(count_lines(&b"a\nb\n"[..]).unwrap(), 2);
         assert_eq!(count_lines(&b"a\nb"[..]).unwrap(), 2);
         assert_eq!(count_lines(&b""[..]).unwrap(), 0);
+    }
+
+    /// `read_all` on JSONL, as the trainer's and the page's JSONL files are read.
+    mod jsonl_files {
+        use super::*;
+        use crate::input::RawLabel;
+
+        fn read(reader: impl BufRead, source: &str, labels: Labels) -> Result<Vec<Row>> {
+            read_all(reader, Format::Jsonl, &Columns::default(), source, labels)
+        }
+
+        #[test]
+        fn rows_keep_their_line_and_blank_lines_are_skipped() {
+            let data = "{\"text\": \"good\", \"label\": \"positive\"}\n\n{\"review\": \"bad\", \"sentiment\": 0}\n";
+            let rows = read(data.as_bytes(), "d.jsonl", Labels::Required).unwrap();
+            assert_eq!(rows.len(), 2);
+            assert_eq!(rows[1].line, 3);
+            assert_eq!(rows[1].label, Some(RawLabel::Index(0)));
+        }
+
+        #[test]
+        fn ids_are_strings_or_numbers() {
+            let data = "{\"text\": \"a\", \"id\": \"r-1\"}\n{\"text\": \"b\", \"id\": 7}\n{\"text\": \"c\"}\n";
+            let rows = read(data.as_bytes(), "d.jsonl", Labels::Optional).unwrap();
+            let ids: Vec<Option<&str>> = rows.iter().map(|r| r.id.as_deref()).collect();
+            assert_eq!(ids, [Some("r-1"), Some("7"), None]);
+        }
+
+        #[test]
+        fn errors_name_the_file_and_line() {
+            let err = |data: &str, labels| {
+                read(data.as_bytes(), "d.jsonl", labels)
+                    .unwrap_err()
+                    .to_string()
+            };
+            assert!(
+                err("{\"text\": \"a\", \"label\": 1}\n{oops\n", Labels::Required)
+                    .starts_with("d.jsonl:2: malformed JSON")
+            );
+            assert_eq!(
+                err("{\"label\": 1}", Labels::Optional),
+                "d.jsonl:1: no string field \"text\" or \"review\""
+            );
+            assert!(
+                err("{\"text\": \"a\"}", Labels::Required)
+                    .starts_with("d.jsonl:1: missing or invalid")
+            );
+            assert!(
+                err("{\"text\": \"a\", \"label\": 0.5}", Labels::Optional)
+                    .starts_with("d.jsonl:1: missing or invalid")
+            );
+            let bad_utf8 =
+                read(&b"{\"text\": \"\xff\"}"[..], "d.jsonl", Labels::Optional).unwrap_err();
+            assert_eq!(bad_utf8.to_string(), "d.jsonl:1: not UTF-8 text");
+            let rows = read(
+                "{\"text\": \"a\", \"label\": null}".as_bytes(),
+                "d",
+                Labels::Optional,
+            )
+            .unwrap();
+            assert_eq!(rows[0].label, None);
+        }
+    }
+
+    /// `read_all` on CSV, as the trainer's and the page's CSV files are read.
+    mod csv_files {
+        use super::*;
+        use crate::input::RawLabel;
+
+        fn read(
+            reader: &[u8],
+            delimiter: u8,
+            columns: &Columns,
+            source: &str,
+            labels: Labels,
+        ) -> Result<Vec<Row>> {
+            read_all(reader, Format::Csv { delimiter }, columns, source, labels)
+        }
+
+        #[test]
+        fn columns_are_found_by_name_and_lines_counted() {
+            let data = "id,Review,sentiment\n1,\"two\nlines\",positive\n2,bad,0\n";
+            let rows = read(
+                data.as_bytes(),
+                b',',
+                &Columns::default(),
+                "r.csv",
+                Labels::Required,
+            )
+            .unwrap();
+            assert_eq!(rows[0].text, "two\nlines");
+            assert_eq!(rows[1].line, 4, "the record after a two-line field");
+            assert_eq!(rows[1].label, Some(RawLabel::Index(0)));
+            assert_eq!(rows[1].id.as_deref(), Some("2"));
+        }
+
+        #[test]
+        fn missing_columns_and_labels_are_errors_naming_the_line() {
+            let err = |data: &str, labels| {
+                read(data.as_bytes(), b',', &Columns::default(), "r.csv", labels)
+                    .unwrap_err()
+                    .to_string()
+            };
+            assert_eq!(
+                err("body,label\nx,1\n", Labels::Optional),
+                "r.csv:1: no text column (looked for text, review; the header has body, label)"
+            );
+            assert!(err("text\nx\n", Labels::Required).starts_with("r.csv:1: no label column"));
+            assert_eq!(
+                err("text,label\nx,1\ny,\n", Labels::Required),
+                "r.csv:3: missing or invalid label"
+            );
+            let rows = read(
+                "text\nx\n".as_bytes(),
+                b',',
+                &Columns::default(),
+                "r.csv",
+                Labels::Optional,
+            );
+            assert_eq!(rows.unwrap()[0].label, None);
+        }
     }
 }

@@ -18,8 +18,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use model_core::backend::select_device;
 use model_core::input::Row;
-use model_core::input::csv::Columns;
-use model_core::input::jsonl::Labels;
+use model_core::input::{Columns, Labels};
 use model_core::loader::load_classifier;
 use model_core::{Classifier, Prediction};
 
