@@ -14,6 +14,8 @@
 //!   on disk or in memory.
 //! - [`bundle`]: the web bundle (`manifest.json` with hashes) the page loads, and
 //!   [`settings`]: `inference.json`, a model folder's tokenization settings.
+//! - [`output`]: the results format (JSONL and CSV rows) of `trainer predict` and
+//!   the page's download.
 //! - [`backend`]: flex, ndarray and wgpu chosen at run time.
 //! - [`ops`]: the one seam between the model and its kernels: which implementation
 //!   ([`ExecutionPath`]) a forward pass runs.
@@ -36,6 +38,7 @@ pub mod loader;
 pub mod model;
 pub mod open;
 pub mod ops;
+pub mod output;
 pub mod settings;
 pub mod tokenizer;
 pub mod weights;

@@ -39,6 +39,14 @@ async function classify(page, text) {
   return { label: m[1].toLowerCase(), confidence: Number(m[2]), meta: await page.innerText('[data-testid=meta]') };
 }
 
+/// Wait until the batch run has finished with `done` reviews classified.
+async function batchFinished(page, done, timeout = 120_000) {
+  await page.waitForFunction((n) => {
+    const s = document.querySelector('[data-testid=batch-status]');
+    return s && s.dataset.finished === 'true' && s.dataset.done === String(n);
+  }, done, { timeout });
+}
+
 async function main() {
   // 1. The main path, WebGPU (SwiftShader in headless Chromium).
   const run = await launch();
@@ -135,7 +143,8 @@ async function main() {
       { text: 'Boring, predictable and far too long. I want my money back.', label: 'negative' },
     ].map((o) => JSON.stringify(o)).join('\n');
     await page.setInputFiles('#batch-file', { name: 'reviews.jsonl', mimeType: 'application/json', buffer: Buffer.from(lines) });
-    await page.waitForFunction(() => document.querySelectorAll('[data-testid=batch-results] tbody tr').length === 4, null, { timeout: 120_000 });
+    await batchFinished(page, 4);
+    assert.equal(await page.$$eval('[data-testid=batch-results] tbody tr', (r) => r.length), 4);
     const metrics = await page.innerText('[data-testid=batch-metrics]');
     assert.match(metrics, /Accuracy on labelled reviews: 100\.0%/);
     // 64 reviews typed in: the main thread stays free while the worker classifies.
@@ -143,17 +152,30 @@ async function main() {
     await page.fill('#batch-input', many);
     await startHeartbeat(page);
     await page.click('#classify-batch');
-    await page.waitForFunction(() => document.querySelectorAll('[data-testid=batch-results] tbody tr').length === 64, null, { timeout: 180_000 });
+    await batchFinished(page, 64, 180_000);
     const batch = await stopHeartbeat(page);
     timings.page_64_longest_main_thread_task_ms = batch.task;
     timings.page_64_longest_heartbeat_gap_ms = batch.gap;
     assert.ok(batch.task <= 50, `classifying 64 reviews ran a ${batch.task} ms task on the main thread`);
+    // The table shows a page at a time: the newest rows, and the first 50 a page back.
+    assert.equal(await page.innerText('[data-testid=batch-page]'), 'Page 2 of 2');
+    assert.equal(await page.$$eval('[data-testid=batch-results] tbody tr', (r) => r.length), 14);
+    await page.click('#page-prev');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=batch-results] tbody tr').length === 50);
+    assert.equal(await page.innerText('[data-testid=batch-results] tbody tr td'), '1');
     await page.fill('#batch-input', 'Great fun.\nAwful.');
     await page.click('#classify-batch');
-    await page.waitForFunction(() => document.querySelectorAll('[data-testid=batch-results] tbody tr').length === 2, null, { timeout: 120_000 });
+    await batchFinished(page, 2);
     await page.setInputFiles('#batch-file', { name: 'reviews.jsonl', mimeType: 'application/json', buffer: Buffer.from(lines) });
-    await page.waitForFunction(() => document.querySelectorAll('[data-testid=batch-results] tbody tr').length === 4, null, { timeout: 120_000 });
+    await batchFinished(page, 4);
     await page.screenshot({ path: join(ARTIFACTS, 'batch.png'), fullPage: true });
+  });
+  await step('batch mode: a bad line is skipped and named, the rest classified', async () => {
+    const lines = ['{"text": "Great fun."}', '{"text": "Awful', '{"body": "no text field here"}', '{"text": "Dull."}'].join('\n');
+    await page.setInputFiles('#batch-file', { name: 'bad.jsonl', mimeType: 'application/json', buffer: Buffer.from(lines) });
+    await batchFinished(page, 2);
+    const skipped = await page.innerText('[data-testid=batch-skipped]');
+    assert.match(skipped, /^2 lines skipped:\s+bad\.jsonl:2: malformed JSON.*\s+bad\.jsonl:3: /s);
   });
   await step('WebGPU engine (SwiftShader) gives the same labels', async () => {
     await page.selectOption('#engine', 'webgpu');

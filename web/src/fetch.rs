@@ -24,14 +24,31 @@ pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 
-/// Offer `content` as a download named `name`.
-pub fn download(name: &str, mime: &str, content: &str) -> Result<(), String> {
-    let parts = js_sys::Array::of1(&JsValue::from_str(content));
+/// `len` bytes of a file the user picked from byte `from` (fewer at its end), without
+/// reading the rest of it.
+pub async fn read_slice(file: &web_sys::File, from: f64, len: f64) -> Result<Vec<u8>, String> {
+    let end = (from + len).min(file.size());
+    let slice = file
+        .slice_with_f64_and_f64(from, end)
+        .map_err(|e| js_error(&file.name(), e))?;
+    let buffer = JsFuture::from(slice.array_buffer())
+        .await
+        .map_err(|e| js_error(&file.name(), e))?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+/// A blob of `parts` (strings or blobs), typed `mime`: the browser keeps a large one
+/// out of the page's memory.
+pub fn blob(parts: &js_sys::Array, mime: &str) -> Result<web_sys::Blob, String> {
     let options = web_sys::BlobPropertyBag::new();
     options.set_type(mime);
-    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)
-        .map_err(|e| js_error("blob", e))?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|e| js_error("url", e))?;
+    web_sys::Blob::new_with_str_sequence_and_options(parts, &options)
+        .map_err(|e| js_error("blob", e))
+}
+
+/// Offer `blob` as a download named `name`.
+pub fn download_blob(name: &str, blob: &web_sys::Blob) -> Result<(), String> {
+    let url = web_sys::Url::create_object_url_with_blob(blob).map_err(|e| js_error("url", e))?;
     let document = web_sys::window()
         .and_then(|w| w.document())
         .ok_or("no document")?;

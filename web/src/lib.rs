@@ -5,16 +5,19 @@
 //! - `panels`: one module per feature (engine bar, model, one review, explanation,
 //!   many reviews), each taking its state from context.
 //! - [`state`]: each feature's signals, provided as context.
+//! - [`batch`]: many reviews from a file of any size, the results in the page's
+//!   storage (IndexedDB), so a reload loses nothing.
 //! - [`lifecycle`]: the page's model through the JS library: load, switch engines, classify.
 //! - [`client`]: the page's handle on the JS library's `SentimentClassifier`.
 //! - [`explain`]: a review's reading and explanation through the model (page and library).
 //! - [`library`]: the wasm exports the JS library's worker calls (`static/lib/`).
 //! - [`occlusion`]: what the model reads of a review, and the "Why?" explanation (DOM-free).
 //! - [`engine`]: WebGPU through burn's wgpu, flex on wasm as the fallback.
-//! - [`fetch`]: file input, CSV download, timers, the service worker's registration.
-//! - [`text`]: batch input parsing, results CSV (DOM-free).
+//! - [`fetch`]: file input, downloads, timers, the service worker's registration.
+//! - [`text`]: labels and text ranges (DOM-free).
 
 pub mod app;
+pub mod batch;
 pub mod client;
 pub mod engine;
 pub mod explain;

@@ -9,9 +9,9 @@ use std::ops::Range;
 use leptos::prelude::*;
 use model_core::Prediction;
 
+use crate::batch::record::{Estimate, RunRecord, StoredRow};
 use crate::engine::Engine;
 use crate::occlusion::Explanation;
-use crate::text::BatchRow;
 
 /// The answer shown for one review.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,15 +51,24 @@ pub struct ExplainState {
     pub explanation: RwSignal<Option<Explanation>>,
 }
 
-/// Many reviews at once.
+/// Many reviews at once ([`crate::batch`]).
 #[derive(Clone, Copy, Default)]
 pub struct BatchState {
     /// The pasted reviews, one per line.
     pub text: RwSignal<String>,
-    /// The reviews classified so far.
-    pub rows: RwSignal<Vec<BatchRow>>,
-    /// Reviews done of reviews in all, once a batch has started.
-    pub progress: RwSignal<Option<(usize, usize)>>,
-    /// Why the input could not be read or the batch stopped.
+    /// The run kept in the page's storage: what it read, how far it got, its counts.
+    pub run: RwSignal<Option<RunRecord>>,
+    /// A run is going.
+    pub running: RwSignal<bool>,
+    /// Stop asked for: the run stops once the chunk in flight is saved.
+    pub stop: RwSignal<bool>,
+    /// How far the run going has got and how long the rest should take.
+    pub estimate: RwSignal<Option<Estimate>>,
+    /// The table's page (0-based) and its rows, read back from the storage.
+    pub page: RwSignal<usize>,
+    pub rows: RwSignal<Vec<StoredRow>>,
+    /// The table shows the newest rows as they come (until the user turns the page).
+    pub follow: RwSignal<bool>,
+    /// Why the input could not be read or the run stopped.
     pub error: RwSignal<Option<String>>,
 }

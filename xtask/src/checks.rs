@@ -294,6 +294,14 @@ pub fn e2e() -> Result<(), String> {
             eprintln!("\nskipped the JS library's checks in Firefox: {missing} not found")
         }
     }
+    // Many reviews in the page against `trainer predict` on the same file.
+    let trainer = trainer()?;
+    crate::many_reviews::many_reviews(
+        &url,
+        &artifacts,
+        crate::many_reviews::E2E_REVIEWS,
+        &trainer,
+    )?;
     eprintln!("screenshots and logs: {}", artifacts.display());
     Ok(())
 }

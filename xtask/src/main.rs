@@ -6,9 +6,11 @@
 //!   Chromium (flex-wasm and WebGPU through SwiftShader), then the end-to-end test of
 //!   the built page and the JS library; clippy's lints on every build.
 //! - `pack`: the JS library as an npm package.
+//! - `bench-web`, `bench-page-batch`: the browser benchmarks (dev-only).
 
 mod bench_web;
 mod checks;
+mod many_reviews;
 mod pack;
 mod page;
 mod serve;
@@ -25,7 +27,8 @@ const USAGE: &str = "usage: cargo xtask <task>
   test-web                       only the web crate's browser tests (headless Chromium and Firefox)
   e2e                            only the end-to-end tests of the built page and the JS library
   pack                           the JS library as an npm package (target/npm/bert-sentiment-0.1.0.tgz)
-  bench-web                      browser benchmark: our engine vs Transformers.js (dev-only; needs ../shared)";
+  bench-web                      browser benchmark: our engine vs Transformers.js (dev-only; needs ../shared)
+  bench-page-batch [N]           the page's many-reviews mode on N IMDb test reviews (default 25000) vs trainer predict";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         "e2e" => checks::e2e(),
         "pack" => pack::pack().map(|_| ()),
         "bench-web" => bench_web::bench_web(),
+        "bench-page-batch" => many_reviews::bench_page_batch(&args[1..]),
         _ => Err(USAGE.into()),
     };
     match result {

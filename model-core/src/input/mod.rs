@@ -11,11 +11,14 @@
 //! - [`confusion`]: accuracy and the confusion matrix;
 //! - [`stream`]: rows one at a time, in any of those formats or one text per line,
 //!   for inputs of any size, with bad rows reported and skippable, or all at once
-//!   ([`stream::read_all`]).
+//!   ([`stream::read_all`]);
+//! - [`feed`]: the same rows from a file pushed a slice at a time (the page, which
+//!   awaits each slice of a picked file).
 
 pub mod clean;
 pub mod confusion;
 pub mod csv;
+pub mod feed;
 pub mod fields;
 pub mod jsonl;
 pub mod labels;

@@ -68,6 +68,8 @@ pub struct RowStream<R: BufRead> {
     columns: Columns,
     labels: Labels,
     lines: Range<usize>,
+    /// Added to the reader's line numbers: the file line its first line is, less one.
+    offset: usize,
     kind: Kind<R>,
     done: bool,
 }
@@ -120,9 +122,21 @@ impl<R: BufRead> RowStream<R> {
             columns: columns.clone(),
             labels,
             lines: 1..usize::MAX,
+            offset: 0,
             kind,
             done: false,
         })
+    }
+
+    /// The reader is part of a file: its line 1 is the file's line `offset + 1`, and
+    /// rows, errors and [`Self::lines`] are numbered as in the file ([`super::feed`]
+    /// reads a file a piece at a time this way). Call it before reading any row.
+    pub fn offset_lines(mut self, offset: usize) -> Self {
+        self.offset = offset;
+        if let Kind::Lines { line, .. } = &mut self.kind {
+            *line = offset;
+        }
+        self
     }
 
     /// Only the rows that start on a line in `lines` (1-based, end excluded).
@@ -198,7 +212,7 @@ impl<R: BufRead> RowStream<R> {
         };
         let mut record = ::csv::ByteRecord::new();
         loop {
-            let start = records.position().line() as usize;
+            let start = records.position().line() as usize + self.offset;
             if start >= self.lines.end {
                 self.done = true;
                 return None;
@@ -209,7 +223,9 @@ impl<R: BufRead> RowStream<R> {
                     return None;
                 }
                 Ok(true) => {
-                    let line = record.position().map_or(start, |p| p.line() as usize);
+                    let line = record
+                        .position()
+                        .map_or(start, |p| p.line() as usize + self.offset);
                     if line < self.lines.start {
                         continue;
                     }
@@ -225,13 +241,14 @@ impl<R: BufRead> RowStream<R> {
                     }));
                 }
                 Err(e) => {
-                    let line = e.position().map_or(start, |p| p.line() as usize);
+                    let line = e
+                        .position()
+                        .map_or(start, |p| p.line() as usize + self.offset);
                     let fatal = matches!(e.kind(), ::csv::ErrorKind::Io(_));
                     if !fatal && !self.lines.contains(&line) {
                         continue;
                     }
-                    let error =
-                        Error::input(at(&self.source, line), format!("malformed CSV ({e})"));
+                    let error = Error::input(at(&self.source, line), csv_problem(&e));
                     return self.bad(line, error, fatal);
                 }
             }
@@ -250,6 +267,20 @@ impl<R: BufRead> Iterator for RowStream<R> {
             Kind::Lines { .. } => self.next_line(),
             Kind::Csv { .. } => self.next_record(),
         }
+    }
+}
+
+/// What is wrong with a CSV record, without the `csv` reader's own record and byte
+/// position (the error names the line; a file read in pieces, [`super::feed`], has
+/// other positions inside each piece).
+fn csv_problem(e: &::csv::Error) -> String {
+    match e.kind() {
+        ::csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("malformed CSV: {len} fields where the header has {expected_len}"),
+        ::csv::ErrorKind::Utf8 { .. } => "not UTF-8 text".into(),
+        ::csv::ErrorKind::Io(io) => format!("cannot read ({io})"),
+        _ => format!("malformed CSV ({e})"),
     }
 }
 

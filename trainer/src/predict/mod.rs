@@ -26,7 +26,8 @@ use crate::data::Split;
 use crate::inference_args::InferenceArgs;
 use crate::inputs::{Input, Item};
 use crate::progress::Progress;
-use output::{OutFormat, Sink, csv_header};
+use model_core::output::csv_header;
+use output::{OutFormat, Sink};
 use shard::Shard;
 
 /// What a bad input line does.
@@ -116,7 +117,7 @@ pub fn run(args: PredictArgs, interrupted: Arc<AtomicBool>) -> Result<()> {
     };
 
     let classifier = load(&args)?;
-    let header = csv_header(&classifier.labels);
+    let header = csv_header(&classifier.labels, &[]);
     let header = (shard.index == 0).then_some(header.as_str());
     let (mut sink, first) = match &args.out {
         Some(path) if args.resume => {

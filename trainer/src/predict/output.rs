@@ -1,8 +1,5 @@
-//! What `trainer predict` writes: one row per text, in input order, as JSONL
-//!
-//! `{"line":3,"id":"r-7","label":"positive","confidence":0.97,"probabilities":{"negative":0.03,"positive":0.97},"tokens":12,"truncated":false}`
-//!
-//! or CSV (`line,id,label,confidence,p_negative,p_positive,tokens,truncated`), to
+//! Where `trainer predict` writes: one row per text, in input order, as JSONL or CSV
+//! ([`model_core::output`], the format the page's download shares), to
 //! stdout or a file, flushed a chunk at a time. Every row starts with its input line,
 //! which is what `--resume` reads back: a file left by a crash or a Ctrl-C is cut where
 //! its last chunk begins (that chunk may have been cut short; a torn last line goes with
@@ -16,6 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use model_core::Prediction;
 use model_core::input::Row;
+use model_core::output::{self, Origin};
 
 /// The output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -31,41 +29,6 @@ pub struct Sink {
     out: BufWriter<Box<dyn Write>>,
     file: Option<(PathBuf, File)>,
     format: OutFormat,
-}
-
-/// A JSONL row: the input's position and id, then the prediction.
-#[derive(serde::Serialize)]
-struct JsonRow<'a> {
-    line: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<&'a str>,
-    #[serde(flatten)]
-    prediction: &'a Prediction,
-    tokens: usize,
-    truncated: bool,
-}
-
-/// The CSV header for a model's labels.
-pub fn csv_header(labels: &[String]) -> String {
-    let probs: Vec<String> = labels
-        .iter()
-        .map(|l| csv_field(&format!("p_{l}")))
-        .collect();
-    format!(
-        "line,id,label,confidence,{},tokens,truncated\n",
-        probs.join(",")
-    )
-}
-
-/// A CSV field, quoted when it needs it. Line breaks (only an id can hold one)
-/// become spaces, so that every row is one line, which `--resume` relies on.
-fn csv_field(s: &str) -> String {
-    let s = s.replace(['\n', '\r'], " ");
-    if s.contains([',', '"']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
 }
 
 impl Sink {
@@ -146,34 +109,15 @@ impl Sink {
 
     /// Append one row.
     pub fn write(&mut self, row: &Row, p: &Prediction) -> Result<()> {
-        match self.format {
-            OutFormat::Jsonl => {
-                let json = JsonRow {
-                    line: row.line,
-                    id: row.id.as_deref(),
-                    prediction: p,
-                    tokens: p.tokens,
-                    truncated: p.truncated,
-                };
-                serde_json::to_writer(&mut self.out, &json)?;
-                self.out.write_all(b"\n")?;
-            }
-            OutFormat::Csv => {
-                let probs: Vec<String> =
-                    p.probabilities.iter().map(|(_, x)| x.to_string()).collect();
-                writeln!(
-                    self.out,
-                    "{},{},{},{},{},{},{}",
-                    row.line,
-                    csv_field(row.id.as_deref().unwrap_or("")),
-                    csv_field(&p.label),
-                    p.confidence,
-                    probs.join(","),
-                    p.tokens,
-                    p.truncated
-                )?;
-            }
-        }
+        let origin = Origin {
+            line: row.line,
+            id: row.id.as_deref(),
+        };
+        let text = match self.format {
+            OutFormat::Jsonl => output::jsonl_row(origin, p) + "\n",
+            OutFormat::Csv => output::csv_row(origin, p, &[]),
+        };
+        self.out.write_all(text.as_bytes())?;
         Ok(())
     }
 
@@ -270,17 +214,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn csv_fields_are_quoted_and_kept_on_one_line() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,\"b\""), "\"a,\"\"b\"\"\"");
-        assert_eq!(csv_field("two\nlines"), "two lines");
-        assert_eq!(
-            csv_header(&["negative".into(), "positive".into()]),
-            "line,id,label,confidence,p_negative,p_positive,tokens,truncated\n"
-        );
-    }
-
-    #[test]
     fn resume_cuts_a_torn_tail_and_the_last_chunk() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.jsonl");
@@ -304,7 +237,7 @@ mod tests {
     fn resume_keeps_the_header_and_checks_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
-        let header = csv_header(&["negative".into(), "positive".into()]);
+        let header = output::csv_header(&["negative".into(), "positive".into()], &[]);
         std::fs::write(
             &path,
             format!("{header}3,,positive,0.9,0.1,0.9,4,false\n5,"),
@@ -313,7 +246,7 @@ mod tests {
         let (_, next) = Sink::resume(&path, OutFormat::Csv, Some(&header), 10, 1).unwrap();
         assert_eq!(next, 1);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), header);
-        let other = csv_header(&["bad".into(), "good".into()]);
+        let other = output::csv_header(&["bad".into(), "good".into()], &[]);
         let err = Sink::resume(&path, OutFormat::Csv, Some(&other), 10, 1)
             .err()
             .unwrap();
