@@ -78,3 +78,24 @@ pub fn bench_web() -> Result<(), String> {
     eprintln!("results: {}", artifacts.join("bench-web.json").display());
     Ok(())
 }
+
+/// `cargo xtask bench-page-batch [N]`: the page on N test reviews (default all
+/// 25,000), `trainer predict` (the test build's binary) as the reference.
+pub fn bench_page_batch(args: &[String]) -> Result<(), String> {
+    let reviews = match args.first() {
+        Some(n) => n
+            .parse()
+            .map_err(|_| format!("bench-page-batch: `{n}` is not a number of reviews"))?,
+        None => 25_000,
+    };
+    let dist = build_web()?;
+    let trainer = crate::checks::trainer()?;
+    let listener = crate::serve::bind(0)?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    std::thread::spawn(move || crate::serve::serve(listener, dist));
+    let artifacts = target_dir().join("page-batch");
+    std::fs::create_dir_all(&artifacts).map_err(|e| e.to_string())?;
+    crate::many_reviews::many_reviews(&format!("http://{addr}/"), &artifacts, reviews, &trainer)?;
+    eprintln!("timings, CSVs and the review file: {}", artifacts.display());
+    Ok(())
+}

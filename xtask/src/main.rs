@@ -42,7 +42,7 @@ fn main() -> ExitCode {
         "e2e" => checks::e2e(),
         "pack" => pack::pack().map(|_| ()),
         "bench-web" => bench_web::bench_web(),
-        "bench-page-batch" => many_reviews::bench_page_batch(&args[1..]),
+        "bench-page-batch" => bench_web::bench_page_batch(&args[1..]),
         _ => Err(USAGE.into()),
     };
     match result {

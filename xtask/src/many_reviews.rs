@@ -1,13 +1,12 @@
 //! The page's many-reviews mode on IMDb test reviews against `trainer predict
 //! --products int8` on the same file (`tests/e2e/many.mjs`): 2,000 of them in
 //! `cargo xtask e2e`, any number (all 25,000 unless told) in
-//! `cargo xtask bench-page-batch [N]`, with the tab's memory and both throughputs.
+//! `cargo xtask bench-page-batch [N]` ([`crate::bench_web`]), with the tab's memory
+//! and both throughputs.
 
 use std::path::Path;
 
-use crate::page::build_web;
-use crate::serve;
-use crate::workspace::{root, run_in, target_dir};
+use crate::workspace::{root, run_in};
 
 /// Reviews the end-to-end test classifies in the page.
 pub const E2E_REVIEWS: usize = 2000;
@@ -33,25 +32,4 @@ pub fn many_reviews(
             ("MODEL", &model.to_string_lossy()),
         ],
     )
-}
-
-/// `cargo xtask bench-page-batch [N]`: the page on N test reviews (default all
-/// 25,000), `trainer predict` (the test build's binary) as the reference.
-pub fn bench_page_batch(args: &[String]) -> Result<(), String> {
-    let reviews = match args.first() {
-        Some(n) => n
-            .parse()
-            .map_err(|_| format!("bench-page-batch: `{n}` is not a number of reviews"))?,
-        None => 25_000,
-    };
-    let dist = build_web()?;
-    let trainer = crate::checks::trainer()?;
-    let listener = serve::bind(0)?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    std::thread::spawn(move || serve::serve(listener, dist));
-    let artifacts = target_dir().join("page-batch");
-    std::fs::create_dir_all(&artifacts).map_err(|e| e.to_string())?;
-    many_reviews(&format!("http://{addr}/"), &artifacts, reviews, &trainer)?;
-    eprintln!("timings, CSVs and the review file: {}", artifacts.display());
-    Ok(())
 }
