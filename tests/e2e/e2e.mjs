@@ -16,14 +16,8 @@ import { join } from 'node:path';
 import { strict as assert } from 'node:assert';
 import {
   ARTIFACTS, NEGATIVE, PAGE_URL, POSITIVE, TINY, assertSameOrigin, finish, launch,
-  startHeartbeat, step, stopHeartbeat, timings, tinyBundle,
+  startHeartbeat, step, stopHeartbeat, timings, tinyBundle, waitReady,
 } from './harness.mjs';
-
-async function waitReady(page, timeout = 240_000) {
-  await page.waitForSelector('.model .ready, .model .error', { timeout });
-  const err = await page.$('.model .error');
-  if (err) throw new Error(`model failed to load: ${await err.innerText()}`);
-}
 
 async function classify(page, text) {
   await page.fill('#review', text);

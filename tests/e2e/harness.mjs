@@ -89,6 +89,13 @@ export async function launch({ webgpu = true, serviceWorkers = 'allow', captureG
   return { browser, context, requests, consoleLines, wire };
 }
 
+/// Wait until the page's model has loaded (or failed to: then throw its message).
+export async function waitReady(page, timeout = 240_000) {
+  await page.waitForSelector('.model .ready, .model .error', { timeout });
+  const err = await page.$('.model .error');
+  if (err) throw new Error(`model failed to load: ${await err.innerText()}`);
+}
+
 export function assertSameOrigin(requests) {
   const foreign = requests.filter((u) => !u.startsWith(origin + '/') && !u.startsWith('data:') && !u.startsWith('blob:'));
   assert.deepEqual(foreign, [], `requests left the origin: ${foreign.join(', ')}`);

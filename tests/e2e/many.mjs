@@ -20,7 +20,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { strict as assert } from 'node:assert';
-import { ARTIFACTS, PAGE_URL, finish, launch, step, timings } from './harness.mjs';
+import { ARTIFACTS, PAGE_URL, finish, launch, step, timings, waitReady } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ARCHIVE = process.env.IMDB_ARCHIVE || resolve(here, '../../../shared/datasets/aclImdb_v1-labeled.tar.gz');
@@ -101,12 +101,6 @@ function parseCsv(text) {
 
 async function status(page) {
   return page.$eval('[data-testid=batch-status]', (s) => ({ done: Number(s.dataset.done), finished: s.dataset.finished === 'true', text: s.innerText }));
-}
-
-async function waitReady(page) {
-  await page.waitForSelector('.model .ready, .model .error', { timeout: 240_000 });
-  const err = await page.$('.model .error');
-  if (err) throw new Error(`model failed to load: ${await err.innerText()}`);
 }
 
 async function main() {

@@ -12,10 +12,10 @@
 
 use std::io::Cursor;
 
+use super::Row;
 use super::fields::{Columns, Labels};
 use super::stream::{BadRow, Format, RowStream};
-use super::{Row, at};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// A row, or a row that could not be read.
 pub type Item = std::result::Result<Row, BadRow>;
@@ -38,6 +38,8 @@ pub struct Feed {
     records: Option<csv_core::Reader>,
     /// The file line `carry` starts on.
     line: usize,
+    /// CSV: where the first record (the header) ends in the file, once found.
+    header_end: Option<usize>,
     /// CSV: the header record (its line break included) and the line breaks it holds.
     header: Option<(Vec<u8>, usize)>,
     /// Bytes of the file parsed so far.
@@ -64,6 +66,7 @@ impl Feed {
             end: 0,
             records,
             line: 1,
+            header_end: None,
             header: None,
             consumed: 0,
         }
@@ -114,7 +117,12 @@ impl Feed {
                     input = &input[read..];
                     at += read;
                     match result {
-                        csv_core::ReadRecordResult::Record => self.end = at,
+                        csv_core::ReadRecordResult::Record => {
+                            // Nothing is parsed before the header is found, so `carry`
+                            // still starts at the file's start here.
+                            self.header_end.get_or_insert(at);
+                            self.end = at;
+                        }
                         csv_core::ReadRecordResult::InputEmpty
                         | csv_core::ReadRecordResult::End => break,
                         // A field or record longer than the scratch space: its bytes
@@ -139,82 +147,41 @@ impl Feed {
         self.consumed += end as u64;
         let first_line = self.line;
         self.line += piece.iter().filter(|&&b| b == b'\n').count();
-        let rows = match self.format {
-            Format::Lines | Format::Jsonl => RowStream::new(
-                Cursor::new(piece),
-                self.format,
-                &self.columns,
-                &self.source,
-                self.labels,
-            )?
-            .offset_lines(first_line - 1)
-            .lines(self.from_line..usize::MAX)
-            .collect(),
-            Format::Csv { .. } => match &self.header {
-                Some((header, breaks)) => {
-                    let mut bytes = header.clone();
-                    bytes.extend_from_slice(&piece);
-                    RowStream::new(
-                        Cursor::new(bytes),
-                        self.format,
-                        &self.columns,
-                        &self.source,
-                        self.labels,
-                    )?
-                    .offset_lines(first_line - 1 - breaks)
-                    .lines(self.from_line..usize::MAX)
-                    .collect()
-                }
-                None => self.header(piece)?,
-            },
-        };
-        Ok(rows)
-    }
-
-    /// The first piece of a CSV file: its header record, checked for the columns
-    /// needed, then the rest of the piece's rows.
-    fn header(&mut self, piece: Vec<u8>) -> Result<Vec<Item>> {
-        let mut reader = csv_core::ReaderBuilder::new()
-            .delimiter(match self.format {
-                Format::Csv { delimiter } => delimiter,
-                _ => unreachable!("CSV only"),
-            })
-            .build();
-        let (mut out, mut ends) = ([0u8; 4096], [0usize; 64]);
-        let (mut input, mut len) = (&piece[..], 0);
-        loop {
-            let (result, read, _, _) = reader.read_record(input, &mut out, &mut ends);
-            input = &input[read..];
-            len += read;
-            match result {
-                csv_core::ReadRecordResult::OutputFull
-                | csv_core::ReadRecordResult::OutputEndsFull => continue,
-                // A header that is blank lines only is not a record yet.
-                csv_core::ReadRecordResult::Record
-                    if piece[..len].iter().all(|b| b.is_ascii_whitespace()) =>
-                {
-                    continue;
-                }
-                _ => break,
+        match self.format {
+            Format::Lines | Format::Jsonl => self.rows(piece, first_line - 1),
+            Format::Csv { .. } => {
+                let (header, breaks) = match &self.header {
+                    Some(h) => h.clone(),
+                    None => {
+                        // The first piece: its first record is the header (the whole
+                        // piece when the file ends inside it).
+                        let header = piece[..self.header_end.unwrap_or(piece.len())].to_vec();
+                        let breaks = header.iter().filter(|&&b| b == b'\n').count();
+                        self.header = Some((header, breaks));
+                        return self.rows(piece, 0);
+                    }
+                };
+                let mut bytes = header;
+                bytes.extend_from_slice(&piece);
+                self.rows(bytes, first_line - 1 - breaks)
             }
         }
-        let header = piece[..len].to_vec();
-        // Check it (and read the rows of the piece) through the one CSV reader.
-        let rows: Vec<Item> = RowStream::new(
-            Cursor::new(piece),
+    }
+
+    /// The rows of `bytes` (a piece of whole records, after the CSV header) through the
+    /// one reader, its line 1 being file line `offset + 1`. A CSV header without the
+    /// columns needed is the error.
+    fn rows(&self, bytes: Vec<u8>, offset: usize) -> Result<Vec<Item>> {
+        Ok(RowStream::new(
+            Cursor::new(bytes),
             self.format,
             &self.columns,
             &self.source,
             self.labels,
         )?
+        .offset_lines(offset)
         .lines(self.from_line..usize::MAX)
-        .collect();
-        if header.is_empty() {
-            return Err(Error::input(at(&self.source, 1), "no header row"));
-        }
-        let breaks = header.iter().filter(|&&b| b == b'\n').count();
-        self.header = Some((header, breaks));
-        Ok(rows)
+        .collect())
     }
 }
 

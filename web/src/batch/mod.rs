@@ -175,22 +175,16 @@ async fn start(store: &Store, model: ModelState, input: &Input) -> Result<RunRec
         Input::File(f) => f.last_modified(),
         Input::Pasted(_) => 0.0,
     };
-    if let Some(kept) = store.run().await? {
-        let same = match input {
-            Input::File(_) => kept.continues(&name, size, modified, &described),
-            Input::Pasted(text) => {
-                !kept.finished && kept.pasted.as_ref() == Some(text) && kept.model == described
-            }
-        };
-        if same {
-            return Ok(kept);
-        }
-    }
-    store.clear().await?;
     let mut run = RunRecord::new(&name, size, modified, &described, &labels);
     if let Input::Pasted(text) = input {
         run.pasted = Some(text.clone());
     }
+    if let Some(kept) = store.run().await?
+        && kept.continues(&run)
+    {
+        return Ok(kept);
+    }
+    store.clear().await?;
     store.save(&run, &[]).await?;
     Ok(run)
 }
@@ -213,10 +207,12 @@ async fn classify_all(model: ModelState, state: BatchState, input: &Input) -> Re
     // review, or a row that cannot be one (counted as skipped when the rows around it
     // are saved, so that a run going on after a reload does not count it twice).
     let mut waiting: VecDeque<(usize, Result<Review, String>)> = VecDeque::new();
+    let reviews =
+        |w: &VecDeque<(usize, Result<Review, String>)>| w.iter().filter(|(_, r)| r.is_ok()).count();
     let (mut read, mut all_read) = (0.0, false);
     let (started, seconds_before, mut classified) = (now_ms(), run.seconds, 0);
     loop {
-        while waiting.iter().filter(|(_, r)| r.is_ok()).count() < CHUNK && !all_read {
+        while reviews(&waiting) < CHUNK && !all_read {
             let items = if read >= size {
                 all_read = true;
                 feed.finish()
@@ -263,7 +259,7 @@ async fn classify_all(model: ModelState, state: BatchState, input: &Input) -> Re
         run.seconds = seconds_before + seconds;
         store.save(&run, &rows).await?;
         // Reviews the reader has got to: those saved, then those waiting.
-        let seen = run.done + waiting.iter().filter(|(_, r)| r.is_ok()).count();
+        let seen = run.done + reviews(&waiting);
         let consumed = feed.consumed() as f64;
         state.estimate.set(Some(estimate(
             run.done, seen, consumed, size, all_read, classified, seconds,

@@ -65,15 +65,16 @@ impl RunRecord {
         }
     }
 
-    /// Whether this run was reading `name` of `size` bytes modified at `modified`
-    /// with `model`, so that opening that file again goes on with it.
-    pub fn continues(&self, name: &str, size: f64, modified: f64, model: &str) -> bool {
+    /// Whether `fresh`, a run not yet started, is this run going on: the same input
+    /// (a file's name, size and date; pasted reviews' text) and the same model, and
+    /// this run not finished.
+    pub fn continues(&self, fresh: &RunRecord) -> bool {
         !self.finished
-            && self.pasted.is_none()
-            && self.source == name
-            && self.size == size
-            && self.modified == modified
-            && self.model == model
+            && self.source == fresh.source
+            && self.size == fresh.size
+            && self.modified == fresh.modified
+            && self.pasted == fresh.pasted
+            && self.model == fresh.model
     }
 
     /// Count a row of the input that could not be read.
@@ -265,14 +266,12 @@ mod tests {
         assert_eq!((run.done, run.next_line), (3, 8));
         assert_eq!(run.confusion, vec![vec![0, 0], vec![1, 1]]);
         assert_eq!(run.accuracy(), Some(0.5));
-        assert!(run.continues("r.jsonl", 10.0, 5.0, "m"));
-        assert!(!run.continues("r.jsonl", 11.0, 5.0, "m"), "another file");
-        assert!(!run.continues("r.jsonl", 10.0, 5.0, "other model"));
+        let fresh = |size, model| RunRecord::new("r.jsonl", size, 5.0, model, &labels());
+        assert!(run.continues(&fresh(10.0, "m")));
+        assert!(!run.continues(&fresh(11.0, "m")), "another file");
+        assert!(!run.continues(&fresh(10.0, "other model")));
         run.finished = true;
-        assert!(
-            !run.continues("r.jsonl", 10.0, 5.0, "m"),
-            "nothing left to do"
-        );
+        assert!(!run.continues(&fresh(10.0, "m")), "nothing left to do");
         for i in 0..30 {
             run.skip(format!("r.jsonl:{i}: bad"));
         }
