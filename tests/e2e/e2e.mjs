@@ -154,6 +154,8 @@ async function main() {
     // The table shows a page at a time: the newest rows, and the first 50 a page back.
     assert.equal(await page.innerText('[data-testid=batch-page]'), 'Page 2 of 2');
     assert.equal(await page.$$eval('[data-testid=batch-results] tbody tr', (r) => r.length), 14);
+    assert.equal(await page.innerText('#page-next'), 'Next');
+    assert.ok(await page.isDisabled('#page-next'), 'Next on the last page');
     await page.click('#page-prev');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=batch-results] tbody tr').length === 50);
     assert.equal(await page.innerText('[data-testid=batch-results] tbody tr td'), '1');

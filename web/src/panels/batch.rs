@@ -207,7 +207,7 @@ pub fn BatchPanel() -> impl IntoView {
                         "Previous"
                     </button>
                     <span data-testid="batch-page">{move || format!("Page {} of {}", state.page.get() + 1, pages())}</span>
-                    <button id="page-next" on:click=move |_| turn(state.page.get_untracked() + 1) disabled=move || state.page.get() + 1 >= pages()>
+                    <button id="page-next" on:click=move |_| turn(state.page.get_untracked() + 1) disabled=move || { state.page.get() + 1 >= pages() }>
                         "Next"
                     </button>
                 </nav>
