@@ -7,9 +7,13 @@
 // - manifest.json is network-first, so a new model is picked up when online.
 // - The app shell (HTML, JS, wasm, CSS, icons) is stale-while-revalidate: it starts
 //   from the cache at once and refreshes the cache in the background.
+// - Every response it gives carries Cross-Origin-Opener-Policy and -Embedder-Policy,
+//   so that on a static host that cannot set headers the page is still cross-origin
+//   isolated once this worker controls it (from the second visit on), which the
+//   library's threaded CPU engine needs (shared memory).
 // Nothing is ever fetched from another origin.
 importScripts('./wasm-features.js', './offline-cache.js'); // wasm: only the build boot.js loads is precached
-const CACHE = 'bert-sentiment-v4';
+const CACHE = 'bert-sentiment-v5';
 const MODELS = globalThis.bertSentimentModelCache;
 const WASM = globalThis.bertSentimentWasmDir;
 const SHELL = ['./', './index.html', './boot.js', './wasm-features.js', './offline-cache.js', './style.css',
@@ -85,15 +89,29 @@ async function staleWhileRevalidate(event) {
   return (await refresh(cache, event.request, null)).clone();
 }
 
+// `response` with the headers that make a page cross-origin isolated (a response
+// that has them already is passed through).
+function isolated(response) {
+  if (response.type === 'opaque' || response.type === 'opaqueredirect' || response.status === 0) return response;
+  if (response.headers.get('Cross-Origin-Embedder-Policy') === 'require-corp'
+      && response.headers.get('Cross-Origin-Opener-Policy') === 'same-origin') return response;
+  const headers = new Headers(response.headers);
+  headers.set('Cross-Origin-Embedder-Policy', 'require-corp');
+  headers.set('Cross-Origin-Opener-Policy', 'same-origin');
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
+
 self.addEventListener('fetch', (event) => {
   const url = new URL(event.request.url);
   if (event.request.method !== 'GET' || url.origin !== self.location.origin) return;
   const path = url.pathname;
+  let answer;
   if (path.includes('/model/') && path.endsWith('manifest.json')) {
-    event.respondWith(networkFirst(event.request));
+    answer = networkFirst(event.request);
   } else if (path.includes('/model/')) {
-    event.respondWith(cacheFirst(event.request));
+    answer = cacheFirst(event.request);
   } else {
-    event.respondWith(staleWhileRevalidate(event));
+    answer = staleWhileRevalidate(event);
   }
+  event.respondWith(answer.then(isolated));
 });

@@ -56,7 +56,7 @@ export type LoadOptions = {
      */
     engine?: Engine;
     /**
-     * CPU threads; this build runs one
+     * CPU threads for the CPU engine: 'auto' (default) takes `navigator.hardwareConcurrency` (at most 8) in a cross-origin-isolated page and one elsewhere; a number above 1 needs a cross-origin-isolated page (COOP `same-origin`, COEP `require-corp`) and a browser with relaxed SIMD
      */
     threads?: "auto" | number;
     onProgress?: (p: LoadProgress) => void;

@@ -18,7 +18,7 @@
  *
  * @typedef {object} LoadOptions
  * @property {Engine} [engine]  'auto' (default): WebGPU where the browser has a hardware adapter, else the CPU
- * @property {'auto' | number} [threads]  CPU threads; this build runs one
+ * @property {'auto' | number} [threads]  CPU threads for the CPU engine: 'auto' (default) takes `navigator.hardwareConcurrency` (at most 8) in a cross-origin-isolated page and one elsewhere; a number above 1 needs a cross-origin-isolated page (COOP `same-origin`, COEP `require-corp`) and a browser with relaxed SIMD
  * @property {(p: LoadProgress) => void} [onProgress]
  * @property {CompiledModule | Promise<CompiledModule>} [compiled]  the library's WebAssembly module, compiled already (a page that runs the same module shares it: the worker then neither downloads nor compiles it)
  * @property {string} [offlineCache]  keep the downloaded bundle, once checked, in this Cache Storage cache (under the URLs it was fetched from), so that a service worker answering from `caches.match` serves it offline without downloading it again
@@ -75,7 +75,7 @@ export class SentimentClassifier {
   #nextId = 1;
   /** @type {Map<number, {resolve: Function, reject: Function, onProgress?: Function}>} */
   #pending = new Map();
-  /** @type {{source: object, engine: Engine, offlineCache: string | null} | null} */
+  /** @type {{source: object, engine: Engine, offlineCache: string | null, threads: number, strictThreads: boolean} | null} */
   #source = null;
   /** @type {ClassifierInfo | null} */
   #info = null;
@@ -102,13 +102,18 @@ export class SentimentClassifier {
     if (threads !== 'auto' && !(Number.isInteger(threads) && threads >= 1)) {
       throw new Error(`threads ${threads}: expected 'auto' or a whole number from 1`);
     }
+    const isolated = globalThis.crossOriginIsolated === true;
+    if (threads !== 'auto' && threads > 1 && !isolated) {
+      throw new Error(`threads ${threads}: this page is not cross-origin isolated, so WebAssembly has no shared memory for threads (serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp, or let a service worker add them)`);
+    }
+    const count = threads === 'auto' ? (isolated ? Math.min(navigator.hardwareConcurrency || 1, 8) : 1) : threads;
     const offlineCache = options.offlineCache ?? null;
     if (offlineCache !== null && typeof offlineCache !== 'string') {
       throw new TypeError('offlineCache: expected the name of a Cache Storage cache');
     }
     const clf = new SentimentClassifier();
     clf.#compiled = options.compiled ?? null;
-    clf.#source = { source: await describeSource(source), engine, offlineCache };
+    clf.#source = { source: await describeSource(source), engine, offlineCache, threads: count, strictThreads: threads !== 'auto' };
     try {
       await clf.#load(options.onProgress);
     } catch (e) {
@@ -168,8 +173,7 @@ export class SentimentClassifier {
 
   async #load(onProgress) {
     this.#start();
-    const { source, engine, offlineCache } = this.#source;
-    this.#info = await this.#send({ op: 'load', source, engine, offlineCache }, onProgress);
+    this.#info = await this.#send({ op: 'load', ...this.#source }, onProgress);
   }
 
   // A fresh worker; `#ready` settles when its module started (or failed to).

@@ -2,7 +2,8 @@
 // and answers one request at a time, so the page that uses the library never blocks.
 //
 // Protocol (structured-clone messages):
-//   in:  { id, op: 'load', source: { url } | { files: Map<name, Uint8Array> }, engine, offlineCache }
+//   in:  { id, op: 'load', source: { url } | { files: Map<name, Uint8Array> }, engine, offlineCache,
+//          threads, strictThreads }
 //        { id, op: 'classify', texts, spans }   { id, op: 'explain', text }   { op: 'cancel', id }
 //        { op: 'start', module, glue } first (see `told` below)
 //   out: { ready: true, locked } once started (locked: it holds the Web Lock it is named after);
@@ -150,6 +151,14 @@ async function load(msg) {
   await started; // a failed start wins over a download error
   if (downloaded) ({ files, urls } = await downloaded);
   progress('build', null, 0, 0);
+  if (msg.threads > 1 && (await wasm.chooseEngine(msg.engine)) === 'cpu') {
+    try {
+      await startThreaded(msg.threads);
+    } catch (e) {
+      if (msg.strictThreads) throw new Error(`threads ${msg.threads}: ${message(e)}`);
+      console.warn(`bert-sentiment: running on one thread (${message(e)})`);
+    }
+  }
   let info;
   try {
     info = await wasm.openModel(files, msg.engine, await digests(files));
@@ -161,6 +170,20 @@ async function load(msg) {
   // background: the model is ready, whether or not its offline copy is.
   if (urls && msg.offlineCache) keepOffline(msg.offlineCache, base, files, urls);
   return info;
+}
+
+// The threaded module (the CPU engine on `n` threads: rayon's pool, Web Workers
+// sharing its memory) in place of the single-threaded one. It needs shared memory
+// (a cross-origin-isolated page) and relaxed SIMD, and it has no WebGPU, so the
+// worker switches to it only when the model will run on the CPU.
+async function startThreaded(n) {
+  if (!self.crossOriginIsolated) throw new Error('the page is not cross-origin isolated, so it has no shared memory');
+  if (!globalThis.bertSentimentWasmDir.includes('relaxed')) throw new Error('this browser has no relaxed SIMD, which the threaded module uses');
+  const dir = new URL('../threads/', import.meta.url);
+  const threaded = await import(new URL('web.js', dir));
+  await threaded.default({ module_or_path: new URL('web_bg.wasm', dir) });
+  await threaded.initThreadPool(n);
+  wasm = threaded;
 }
 
 // Each file's SHA-256 (hex), computed natively by the browser, for openModel's check

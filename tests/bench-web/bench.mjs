@@ -11,8 +11,11 @@
 // model-core/src/kernels/quantized.rs) against Transformers.js q8.
 // Our page runs in both its module builds: the relaxed-SIMD one (what Chromium, and so these
 // figures' headline, gets) and the plain simd128 one (browsers without relaxed SIMD).
-// Both sides run on one thread (the page is not cross-origin isolated, and ORT Web is told
-// numThreads = 1). Figures, per engine: the latency of one ~230-word review (median of REPS
+// THREADS (default 1): both sides on that many threads. With 1 the pages are served without
+// COOP/COEP (not cross-origin isolated: our library runs its single-threaded module) and ORT
+// Web is told numThreads = 1; with more, the pages are isolated, our library's 'auto' takes
+// every core (the threaded module; `navigator.hardwareConcurrency` must equal THREADS) and
+// ORT Web gets numThreads = THREADS. Figures, per engine: the latency of one ~230-word review (median of REPS
 // runs after a warm-up) and the wall time for the 64 reviews. Rounds alternate the engines so
 // noise on the shared machine hits both.
 import { chromium } from 'playwright-core';
@@ -28,6 +31,8 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const REPS = Number(process.env.REPS || 10);
 const ROUNDS = Number(process.env.ROUNDS || 2);
 const WEBGPU = process.env.WEBGPU !== '0';
+const THREADS = Number(process.env.THREADS || 1);
+const ISOLATION = THREADS > 1 ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {};
 for (const [k, v] of Object.entries({ DIST, MODELS, TEXTS, F32_MODEL })) {
   if (!v || !existsSync(v)) {
     console.error(`${k} is not set or missing (${v}): run \`cargo xtask bench-web\``);
@@ -71,7 +76,7 @@ const server = createServer((req, res) => {
   if (!file.startsWith(normalize(root))) { res.writeHead(403); res.end(); return; }
   if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'index.html');
   if (!existsSync(file)) { res.writeHead(404); res.end('not found'); return; }
-  res.writeHead(200, { 'Content-Type': TYPES[extname(file)] || 'application/octet-stream', 'Cache-Control': 'no-cache' });
+  res.writeHead(200, { 'Content-Type': TYPES[extname(file)] || 'application/octet-stream', 'Cache-Control': 'no-cache', ...ISOLATION });
   createReadStream(file).pipe(res);
 });
 await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
@@ -84,7 +89,9 @@ async function launch() {
     executablePath: CHROMIUM, headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--enable-unsafe-webgpu'],
   });
-  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  // No service worker: ours would add COOP/COEP to every response (so that static hosts get
+  // threads), which would isolate the page whatever THREADS says.
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, serviceWorkers: 'block' });
   const foreign = [];
   context.on('request', (r) => { if (!r.url().startsWith(origin) && !/^(data|blob):/.test(r.url())) foreign.push(r.url()); });
   return { browser, context, foreign };
@@ -115,6 +122,11 @@ async function ours(context, engine, reps, count = reviews.length, base = '/') {
     return { label: await page.innerText('[data-testid=label]'), ms: Number(meta.match(/^(\d+(?:\.\d+)?) ms/)[1]) };
   };
   const engineLabel = await page.innerText('[data-testid=engine]');
+  const threads = await page.$('[data-testid=threads]');
+  const threadsLabel = threads ? await threads.innerText() : null;
+  if (engine !== 'webgpu' && threadsLabel !== (THREADS === 1 ? '1 thread' : `${THREADS} threads`)) {
+    throw new Error(`our page runs ${threadsLabel}, not THREADS=${THREADS} (navigator.hardwareConcurrency must equal it)`);
+  }
   const first = await classify();
   const single = [];
   for (let i = 0; i < reps; i++) single.push((await classify()).ms);
@@ -127,7 +139,7 @@ async function ours(context, engine, reps, count = reviews.length, base = '/') {
   await page.close();
   return {
     single_ms: single, single_median_ms: median(single), many_ms: manyMs,
-    many: subset.length, many_reviews_per_s: subset.length / (manyMs / 1000), one_label: first.label, engine: engineLabel,
+    many: subset.length, many_reviews_per_s: subset.length / (manyMs / 1000), one_label: first.label, engine: engineLabel, threads: threadsLabel,
   };
 }
 
@@ -135,7 +147,7 @@ async function tjs(context, device, dtype, reps, count = many.length) {
   const page = await context.newPage();
   const logs = [];
   page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
-  await page.goto(`${origin}/tjs/tjs.html`);
+  await page.goto(`${origin}/tjs/tjs.html?threads=${THREADS}`);
   await page.waitForFunction(() => window.tjsReady === true, null, { timeout: 60_000 });
   try {
     const r = await page.evaluate((a) => window.benchTjs(a), { device, dtype, one: one.text, many: many.slice(0, count), reps });
@@ -198,7 +210,7 @@ for (let round = 1; round <= ROUNDS; round++) {
 }
 const report = {
   date: new Date().toISOString(), chromium: CHROMIUM, one_review_words: words(one.text), reviews: reviews.length,
-  reps: REPS, rounds: ROUNDS, summary, ratios, foreign_requests: foreign, runs,
+  reps: REPS, rounds: ROUNDS, threads: THREADS, summary, ratios, foreign_requests: foreign, runs,
 };
 writeFileSync(join(ARTIFACTS, 'bench-web.json'), JSON.stringify(report, null, 2));
 console.log(JSON.stringify({ summary, ratios }, null, 2));

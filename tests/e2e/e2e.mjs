@@ -56,6 +56,11 @@ async function main() {
     timings.engine = engine;
     // Chromium validates relaxed SIMD, so boot.js loads that build of the page.
     assert.equal(engine, 'CPU (wasm, relaxed SIMD)');
+    // `cargo xtask serve` isolates the page (COOP/COEP): the CPU engine runs the
+    // threaded module on every core (at most 8), and the engine bar says how many.
+    const cores = await page.evaluate(() => Math.min(navigator.hardwareConcurrency, 8));
+    timings.page_threads = await page.innerText('[data-testid=threads]');
+    assert.equal(timings.page_threads, cores === 1 ? '1 thread' : `${cores} threads`);
     // The release model is an int8 export: the CPU engine computes it in int8.
     assert.match(await page.innerText('footer'), /int8(-emb4)? weights \(int8 arithmetic\)/);
     assert.match(await page.innerText('.engine .note'), /software adapter/);
@@ -256,6 +261,24 @@ async function main() {
     await p.click('.model .error button');
     await waitReady(p);
     assertSameOrigin(r.requests);
+    await r.browser.close();
+  });
+  // A static host that cannot send COOP/COEP: the first visit runs one thread, and
+  // once the service worker controls the page it adds the headers, so the next
+  // visit is cross-origin isolated and runs the threaded CPU engine.
+  await step('a static host without COOP/COEP: the service worker isolates the page from the second visit', async () => {
+    const r = await launch();
+    const p = await r.context.newPage();
+    await p.goto(process.env.PLAIN_URL);
+    await waitReady(p);
+    assert.equal(await p.evaluate(() => crossOriginIsolated), false);
+    assert.equal(await p.innerText('[data-testid=threads]'), '1 thread');
+    await p.evaluate(async () => { await navigator.serviceWorker.ready; });
+    await p.reload();
+    await waitReady(p);
+    assert.equal(await p.evaluate(() => crossOriginIsolated), true);
+    const cores = await p.evaluate(() => Math.min(navigator.hardwareConcurrency, 8));
+    assert.equal(await p.innerText('[data-testid=threads]'), cores === 1 ? '1 thread' : `${cores} threads`);
     await r.browser.close();
   });
   await step('a model file with a wrong hash is refused', async () => {

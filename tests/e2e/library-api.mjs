@@ -31,6 +31,7 @@ export async function apiSteps(page, upload, texts, expected, { prefix, browser 
       const t0 = performance.now();
       window.clf = await lib.SentimentClassifier.load('/model/', {
         engine: 'cpu',
+        threads: 1,
         onProgress: (p) => { stages.add(p.stage); last = p; },
       });
       return { ms: performance.now() - t0, stages: [...stages], last, info: clf.info };
@@ -68,6 +69,29 @@ export async function apiSteps(page, upload, texts, expected, { prefix, browser 
     });
     timings[`${prefix}_max_abs_diff_vs_trainer`] = worst;
     assert.ok(worst <= 1e-2, `max |Δp| ${worst}`);
+  });
+
+  // The threaded module (rayon's pool of Web Workers on shared memory) splits each
+  // product into blocks of whole rows, so a row's sums run in the same order on any
+  // number of threads: the probabilities must equal one thread's exactly.
+  await step("threads 'auto': every core where the page is isolated, the same probabilities as one thread", async () => {
+    const r = await page.evaluate(async (texts) => {
+      const one = await clf.classify(texts);
+      const t0 = performance.now();
+      const many = await lib.SentimentClassifier.load('/model/', { engine: 'cpu' });
+      const ms = performance.now() - t0;
+      const got = await many.classify(texts);
+      const info = many.info;
+      many.dispose();
+      const threaded = globalThis.crossOriginIsolated && (await import('/wasm-features.js'), globalThis.bertSentimentWasmDir.includes('relaxed'));
+      const want = threaded ? Math.min(navigator.hardwareConcurrency || 1, 8) : 1;
+      return { ms, info, want, same: got.every((g, i) => g.probabilities.positive === one[i].probabilities.positive && g.label === one[i].label) };
+    }, TEXTS);
+    timings[`${prefix}_threads`] = r.info.threads;
+    timings[`${prefix}_threaded_load_ms`] = Math.round(r.ms);
+    assert.equal(r.info.threads, r.want, JSON.stringify(r));
+    assert.equal(r.info.engine, 'cpu');
+    assert.ok(r.same, 'the threaded probabilities differ from one thread\'s');
   });
 
   await step('spans: a truncated text says which parts the model read', async () => {

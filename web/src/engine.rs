@@ -3,10 +3,15 @@
 //! WebGPU is tried first through burn's wgpu runtime (`init_async`: a browser cannot
 //! block on adapter requests). When the browser offers no adapter, or the user asks
 //! for the CPU, flex runs on wasm with simd128.
+//!
+//! The threaded module (feature `threads`, no `webgpu`) has only the CPU engine:
+//! wgpu's browser types cannot be shared between threads. The library's worker asks
+//! [`auto_engine`] first and runs WebGPU in a module that has it.
 
 use std::cell::RefCell;
 
 use burn::tensor::Device;
+#[cfg(feature = "webgpu")]
 use burn::tensor::wgpu::WgpuBackend;
 
 /// Which engine runs the model in the page.
@@ -48,6 +53,7 @@ pub async fn init_webgpu() -> Result<Device, String> {
 
 /// burn's wgpu device on the browser's WebGPU, once an adapter is known to exist
 /// (wgpu's own errors for a missing one print its internal structures).
+#[cfg(feature = "webgpu")]
 async fn open_webgpu() -> Result<Device, String> {
     let device = Device::wgpu_options()
         .graphics_api(WgpuBackend::WebGpu)
@@ -56,6 +62,11 @@ async fn open_webgpu() -> Result<Device, String> {
         .map_err(|e| format!("WebGPU unavailable: {e}"))?;
     WEBGPU.with(|d| *d.borrow_mut() = Some(device.clone()));
     Ok(device)
+}
+
+#[cfg(not(feature = "webgpu"))]
+async fn open_webgpu() -> Result<Device, String> {
+    Err("WebGPU is not in the threaded CPU module (the library runs WebGPU in its single-threaded module)".into())
 }
 
 /// The device for `engine`: WebGPU may fail, the CPU never does.
@@ -123,15 +134,23 @@ async fn webgpu_adapter() -> Result<(bool, String), String> {
     Ok((software, description))
 }
 
-/// The engine to start on, with a note when it is not WebGPU: WebGPU when the
-/// browser has a hardware adapter; the CPU when it has none, or only a software
-/// one (SwiftShader emulates a GPU on the CPU and is far slower than flex).
-pub async fn best_device() -> (Engine, Device, Option<String>) {
-    let opened = match webgpu_adapter().await {
+/// Which engine `auto` picks: WebGPU when the browser has a hardware adapter
+/// (`Ok`); the CPU, with the reason (`Err`), when it has none or only a software one
+/// (SwiftShader emulates a GPU on the CPU and is far slower than flex).
+pub async fn auto_engine() -> Result<(), String> {
+    match webgpu_adapter().await {
         Ok((true, description)) => Err(format!(
             "WebGPU here is a software adapter ({description}), slower than the CPU engine; you can still pick it."
         )),
-        Ok((false, _)) => match WEBGPU.with(|d| d.borrow().clone()) {
+        Ok((false, _)) => Ok(()),
+        Err(why) => Err(why),
+    }
+}
+
+/// The engine to start on ([`auto_engine`]'s pick), with a note when it is not WebGPU.
+pub async fn best_device() -> (Engine, Device, Option<String>) {
+    let opened = match auto_engine().await {
+        Ok(()) => match WEBGPU.with(|d| d.borrow().clone()) {
             Some(device) => Ok(device),
             None => open_webgpu().await,
         },

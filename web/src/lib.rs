@@ -45,6 +45,12 @@ unsafe extern "C" {
 #[cfg(feature = "page")]
 #[wasm_bindgen::prelude::wasm_bindgen(start)]
 pub fn start() {
+    // In the threaded module every rayon worker instantiates the module again on the
+    // same memory: the constructors (and the panic hook) must run only on the first.
+    static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if STARTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
     // SAFETY: called once, first, before any other code of the module runs.
     unsafe { __wasm_call_ctors() };
     app::report_panics();
@@ -52,6 +58,11 @@ pub fn start() {
         app::mount();
     }
 }
+
+/// `initThreadPool(n)` for the library's worker: start rayon's pool of `n` Web
+/// Workers on this module and its shared memory (the threaded module only).
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
 
 // The unit tests run in the browser (`cargo xtask test-web`), where the crate runs.
 #[cfg(test)]

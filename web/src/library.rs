@@ -20,7 +20,7 @@ use model_core::{Classifier, MatmulPrecision, Prediction};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::engine::{Engine, best_device, device_for, webgpu_lost};
+use crate::engine::{Engine, auto_engine, best_device, device_for, webgpu_lost};
 use crate::explain::{Phrase, explain_review, read_review};
 use crate::text::utf16_range;
 
@@ -233,7 +233,12 @@ fn info_of(m: &Loaded) -> Info {
             Engine::WebGpu => "webgpu",
             Engine::Cpu => "cpu",
         },
-        threads: 1,
+        // WebGPU runs on the GPU's threads; the CPU engine on the module's pool.
+        threads: if m.engine == Engine::Cpu {
+            model_core::kernels::threads()
+        } else {
+            1
+        },
         labels: c.labels.clone(),
         max_len: c.options.max_len,
         truncation: c.options.truncation.to_string(),
@@ -250,6 +255,19 @@ fn info_of(m: &Loaded) -> Info {
             .and_then(|a| a.as_f64()),
         note: m.note.clone(),
     }
+}
+
+/// The engine `engine` (`auto`, `webgpu` or `cpu`) would run on, `webgpu` or `cpu`,
+/// without opening it: the worker picks its module by it (only the single-threaded
+/// one has WebGPU).
+#[wasm_bindgen(js_name = chooseEngine)]
+pub async fn choose_engine(engine: String) -> String {
+    match engine.as_str() {
+        "auto" if auto_engine().await.is_ok() => "webgpu",
+        "webgpu" => "webgpu",
+        _ => "cpu",
+    }
+    .into()
 }
 
 /// `clf.info`, again.

@@ -92,7 +92,7 @@ pub fn bench_page_batch(args: &[String]) -> Result<(), String> {
     let trainer = crate::checks::trainer()?;
     let listener = crate::serve::bind(0)?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    std::thread::spawn(move || crate::serve::serve(listener, dist));
+    std::thread::spawn(move || crate::serve::serve(listener, dist, true));
     let artifacts = target_dir().join("page-batch");
     std::fs::create_dir_all(&artifacts).map_err(|e| e.to_string())?;
     crate::many_reviews::many_reviews(&format!("http://{addr}/"), &artifacts, reviews, &trainer)?;

@@ -248,7 +248,13 @@ pub fn e2e() -> Result<(), String> {
     check_types(&e2e_dir)?;
     let listener = serve::bind(0)?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    std::thread::spawn(move || serve::serve(listener, dist));
+    let plain = serve::bind(0)?;
+    let plain_url = format!("http://{}/", plain.local_addr().map_err(|e| e.to_string())?);
+    let plain_dist = dist.clone();
+    std::thread::spawn(move || serve::serve(listener, dist, true));
+    // The same site as a static host without COOP/COEP serves it: the page's service
+    // worker has to isolate it.
+    std::thread::spawn(move || serve::serve(plain, plain_dist, false));
     let artifacts = target_dir().join("e2e-artifacts");
     std::fs::create_dir_all(&artifacts).map_err(|e| e.to_string())?;
     let url = format!("http://{addr}/");
@@ -257,7 +263,11 @@ pub fn e2e() -> Result<(), String> {
         &e2e_dir,
         "node",
         &["e2e.mjs"],
-        &[("PAGE_URL", &url), ("ARTIFACTS", &artifacts_s)],
+        &[
+            ("PAGE_URL", &url),
+            ("PLAIN_URL", &plain_url),
+            ("ARTIFACTS", &artifacts_s),
+        ],
     )?;
     // The JS library, with what `trainer predict` says for the same texts.
     let texts = e2e_dir.join("texts.txt");

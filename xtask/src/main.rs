@@ -20,7 +20,9 @@ mod workspace;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo xtask <task>
-  serve [--port N] [--no-build]  build the page with the release model and serve it on 127.0.0.1
+  serve [--port N] [--no-build] [--no-isolation]
+                                 build the page with the release model and serve it on 127.0.0.1
+                                 (--no-isolation: without COOP/COEP, as a static host that cannot set headers)
   build-web                      only build the page (into $CARGO_TARGET_DIR/dist)
   test                           fmt, clippy, cargo deny, native tests, browser tests, end-to-end test
   deny                           only cargo deny (licenses, bans, sources; advisories when reachable)

@@ -1,7 +1,8 @@
 //! Building the page into `$CARGO_TARGET_DIR/dist`: the static files as they are (the
 //! JS library in `lib/` among them), the examples in `examples/`, the
-//! plain simd128 module, the relaxed-SIMD module beside it, and a report of what a
-//! first visit downloads.
+//! plain simd128 module, the relaxed-SIMD module beside it, the threaded module
+//! (wasm threads, CPU only) for the library's worker, and a report of what a first
+//! visit downloads.
 //!
 //! Plain cargo and wasm-bindgen, no bundler: `static/` is already the site (its
 //! `index.html` loads `boot.js`, which picks a module), so a build is two `cargo
@@ -11,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::tools::ensure_web_tools;
+use crate::tools::{NIGHTLY, ensure_web_tools};
 use crate::workspace::{dist_dir, root, run, target_dir};
 
 /// The cargo profile of the page's modules; the browser tests build with it too.
@@ -39,6 +40,7 @@ pub fn build_web() -> Result<PathBuf, String> {
     // which `static/boot.js` loads where the browser validates it.
     build_module(&[], &dist)?;
     build_module(&["--features", "relaxed-simd"], &dist.join("relaxed"))?;
+    build_threaded(&dist.join("threads"))?;
     precompress(&dist)?;
     report_sizes(&dist);
     Ok(dist)
@@ -62,9 +64,72 @@ pub fn copy_static(from: &Path, to: &Path) -> Result<(), String> {
 }
 
 /// One page module: the `web` library as a cdylib with its start function (feature
-/// `page`) and `features`, then wasm-bindgen into `out` (`web.js`, `web_bg.wasm`: the
-/// names `boot.js` and the service worker load).
+/// `page`) and `features`, then wasm-bindgen into `out`.
 fn build_module(features: &[&str], out: &Path) -> Result<(), String> {
+    let mut all = vec!["--features", "page"];
+    all.extend_from_slice(features);
+    cargo_module(&all, &[])?;
+    bindgen(&target_dir(), out)
+}
+
+/// The threaded module in `out`: the CPU engine on a rayon pool of Web Workers that
+/// share the module's memory, for the library's worker in cross-origin-isolated
+/// pages. Shared memory and atomics need the standard library rebuilt with them
+/// (`-Z build-std`, so the pinned nightly), in a target directory of its own (other
+/// flags, other artefacts). With relaxed SIMD (`static/lib/worker.js` loads it only
+/// where the browser validates relaxed SIMD and shared memory) and without WebGPU
+/// (wgpu's browser types cannot cross threads). Shared memory declares its maximum
+/// up front: the 4 GiB wasm32 allows, reserved, not allocated.
+fn build_threaded(out: &Path) -> Result<(), String> {
+    let target = target_dir().join("threads");
+    let target_s = target.to_string_lossy().to_string();
+    let envs = [
+        ("RUSTUP_TOOLCHAIN", NIGHTLY),
+        ("CARGO_TARGET_DIR", target_s.as_str()),
+        (
+            "RUSTFLAGS",
+            "-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 -C link-arg=--max-memory=4294967296",
+        ),
+        // `cargo xtask test` lints through stable clippy-driver: not for nightly's rustc.
+        ("RUSTC_WORKSPACE_WRAPPER", ""),
+        ("RUSTC", ""),
+    ];
+    cargo_module(
+        &[
+            "--no-default-features",
+            "--features",
+            "page,threads,relaxed-simd",
+            "-Z",
+            "build-std=panic_abort,std",
+            // The `target_features` section must stay: it is how wasm-bindgen sees
+            // atomics and makes the memory shared (a full strip removes it).
+            "--config",
+            "profile.web-release.strip=\"debuginfo\"",
+            // The link of the module itself (after `--`: this crate only): the memory
+            // shared and imported, with the thread-local storage symbols that
+            // wasm-bindgen's threads support sets up in each thread.
+            "--",
+            "-C",
+            "link-arg=--shared-memory",
+            "-C",
+            "link-arg=--import-memory",
+            "-C",
+            "link-arg=--export=__wasm_init_tls",
+            "-C",
+            "link-arg=--export=__tls_size",
+            "-C",
+            "link-arg=--export=__tls_align",
+            "-C",
+            "link-arg=--export=__tls_base",
+        ],
+        &envs,
+    )
+    .map_err(|e| format!("the threaded module ({NIGHTLY}, -Z build-std): {e}"))?;
+    bindgen(&target, out)
+}
+
+/// `cargo rustc` of the `web` library as a cdylib for wasm, in the page's profile.
+fn cargo_module(features: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
     let mut args = vec![
         "rustc",
         "--package",
@@ -76,12 +141,16 @@ fn build_module(features: &[&str], out: &Path) -> Result<(), String> {
         "wasm32-unknown-unknown",
         "--profile",
         WEB_PROFILE,
-        "--features",
-        "page",
     ];
     args.extend_from_slice(features);
-    run("cargo", &args, &[])?;
-    let wasm = target_dir()
+    run("cargo", &args, envs)
+}
+
+/// wasm-bindgen of the module cargo left in `target` into `out` (`web.js`,
+/// `web_bg.wasm`: the names `boot.js`, the library's worker and the service worker
+/// load).
+fn bindgen(target: &Path, out: &Path) -> Result<(), String> {
+    let wasm = target
         .join("wasm32-unknown-unknown")
         .join(WEB_PROFILE)
         .join("web.wasm");
@@ -153,6 +222,7 @@ fn report_sizes(dist: &Path) {
     for (dir, what) in [
         (dist.to_path_buf(), "simd128"),
         (dist.join("relaxed"), "relaxed SIMD"),
+        (dist.join("threads"), "threads, relaxed SIMD, CPU only"),
     ] {
         let (wasm, js) = (dir.join("web_bg.wasm"), dir.join("web.js"));
         if let (Ok(w), Some(wg), Some(jg)) = (wasm.metadata(), gzip_len(&wasm), gzip_len(&js)) {

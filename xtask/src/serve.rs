@@ -15,7 +15,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::page::build_web;
 use crate::workspace::dist_dir;
 
-pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'";
+pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; worker-src 'self' blob:; manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'";
 
 fn content_type(path: &Path) -> &'static str {
     match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
@@ -49,7 +49,7 @@ fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
     out.is_file().then_some(out)
 }
 
-fn respond(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
+fn respond(mut stream: TcpStream, root: &Path, isolate: bool) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
@@ -70,8 +70,13 @@ fn respond(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
     let mut parts = request_line.split_whitespace();
     let method = parts.next().unwrap_or("");
     let target = parts.next().unwrap_or("/");
+    let isolation = if isolate {
+        "Cross-Origin-Opener-Policy: same-origin\r\nCross-Origin-Embedder-Policy: require-corp\r\n"
+    } else {
+        ""
+    };
     let common = format!(
-        "Content-Security-Policy: {CSP}\r\nCross-Origin-Opener-Policy: same-origin\r\nCross-Origin-Embedder-Policy: require-corp\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-cache\r\nConnection: close\r\n"
+        "Content-Security-Policy: {CSP}\r\n{isolation}X-Content-Type-Options: nosniff\r\nCache-Control: no-cache\r\nConnection: close\r\n"
     );
     if method != "GET" && method != "HEAD" {
         write!(
@@ -140,12 +145,13 @@ pub fn bind(port: u16) -> Result<TcpListener, String> {
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e} (pick another with --port)"))
 }
 
-/// Serve `root` forever, one thread per connection.
-pub fn serve(listener: TcpListener, root: PathBuf) {
+/// Serve `root` forever, one thread per connection; `isolate`: with the COOP/COEP
+/// headers (without them, as a static host that cannot set headers serves it).
+pub fn serve(listener: TcpListener, root: PathBuf, isolate: bool) {
     for stream in listener.incoming().flatten() {
         let root = root.clone();
         std::thread::spawn(move || {
-            let _ = respond(stream, &root);
+            let _ = respond(stream, &root, isolate);
         });
     }
 }
@@ -153,6 +159,7 @@ pub fn serve(listener: TcpListener, root: PathBuf) {
 pub fn serve_cmd(args: &[String]) -> Result<(), String> {
     let mut port = 8080u16;
     let mut build = true;
+    let mut isolate = true;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -163,6 +170,7 @@ pub fn serve_cmd(args: &[String]) -> Result<(), String> {
                     .ok_or("--port needs a number")?
             }
             "--no-build" => build = false,
+            "--no-isolation" => isolate = false,
             other => return Err(format!("serve: unknown argument `{other}`")),
         }
     }
@@ -170,6 +178,6 @@ pub fn serve_cmd(args: &[String]) -> Result<(), String> {
     let listener = bind(port)?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!("\nServing the page on http://{addr}/  (Ctrl+C stops)");
-    serve(listener, dist);
+    serve(listener, dist, isolate);
     Ok(())
 }

@@ -166,14 +166,14 @@ fn attention_spans(out: &mut [f32], qkv: &[f32], spans: &[Span], hidden: usize, 
             )
         }
     };
-    #[cfg(all(feature = "native", not(target_family = "wasm")))]
+    #[cfg(feature = "threads")]
     {
         use rayon::prelude::*;
         (0..spans.len() * heads)
             .into_par_iter()
             .for_each_init(Scratch::default, |scratch, i| job(scratch, i));
     }
-    #[cfg(not(all(feature = "native", not(target_family = "wasm"))))]
+    #[cfg(not(feature = "threads"))]
     {
         let mut scratch = Scratch::default();
         for i in 0..spans.len() * heads {

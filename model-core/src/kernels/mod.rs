@@ -46,6 +46,7 @@ pub mod train;
 pub use attention::{attention_slices, self_attention};
 pub use dropout::{dropout_key, dropout_mask};
 pub use math::{erf, exp, gelu_slice};
+pub use simd::threads;
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use simd::{Mat, matmul};
 pub(crate) use simd::{f32_tensor, f32s, flex_f32, for_chunks, multiversion};

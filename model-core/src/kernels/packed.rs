@@ -96,7 +96,16 @@ impl PackedWeight {
     pub fn accumulate(&self, dst: &mut [f32], lhs: &[f32], m: usize) {
         assert_eq!(dst.len(), m * self.n, "product output shape");
         assert_eq!(lhs.len(), m * self.k, "product input shape");
-        self.accumulate_strided(dst, self.n, lhs, self.k, m)
+        let (n, k) = (self.n, self.k);
+        // Blocks of rows on rayon's threads (the threaded module): each row's sums run
+        // in the same order whichever block it falls in, so the result does not
+        // depend on the number of threads.
+        let block = crate::kernels::simd::block_rows(m, m.max(1), MR);
+        crate::kernels::for_chunks(dst, block * n, |b, d| {
+            let rows = d.len() / n.max(1);
+            let a = &lhs[b * block * k..(b * block + rows) * k];
+            self.accumulate_strided(d, n, a, k, rows)
+        })
     }
 
     /// `dst[m, n] += lhs[m, k] · W` with rows `ldd` and `lda` apart.
@@ -387,6 +396,24 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Each row's sums run in the same order in a block of rows (rayon's threads
+    /// take blocks, tiles take four rows) as alone: bit-identical results on any
+    /// number of threads.
+    #[test]
+    fn each_row_independent_of_its_block() {
+        let (m, k, n) = (150, 300, 24);
+        let w = values(k * n, 3);
+        let lhs = values(m * k, 4);
+        let packed = PackedWeight::pack(&w, 0, n as isize, 1, k, n);
+        let mut all = vec![0.25f32; m * n];
+        packed.accumulate(&mut all, &lhs, m);
+        for i in 0..m {
+            let mut one = vec![0.25f32; n];
+            packed.accumulate(&mut one, &lhs[i * k..(i + 1) * k], 1);
+            assert_eq!(one, all[i * n..(i + 1) * n], "row {i}");
         }
     }
 

@@ -1,6 +1,7 @@
 //! The plumbing every CPU kernel shares: compiling a loop once per instruction set
 //! (`multiversion!`), the f32 buffers behind flex tensors, gemm with named arguments,
-//! and chunked parallel loops (rayon natively, in order on wasm).
+//! and chunked parallel loops (on rayon's threads with the `threads` feature, in
+//! order otherwise).
 
 use burn::prelude::*;
 use burn::tensor::Bytes;
@@ -146,19 +147,45 @@ pub(crate) unsafe fn matmul(
     }
 }
 
-/// Run `f(i, chunk)` over the `len`-element chunks of `buf`: in parallel with rayon
-/// natively, in order on wasm.
+/// Run `f(i, chunk)` over the `len`-element chunks of `buf`: in parallel on rayon's
+/// threads with the `threads` feature (natively, and the browser's threaded module),
+/// in order otherwise. Each chunk's result is the same either way.
 pub(crate) fn for_chunks(buf: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
     let len = len.max(1);
-    #[cfg(all(feature = "native", not(target_family = "wasm")))]
+    #[cfg(feature = "threads")]
     {
         use rayon::prelude::*;
         buf.par_chunks_mut(len)
             .enumerate()
             .for_each(|(i, c)| f(i, c));
     }
-    #[cfg(not(all(feature = "native", not(target_family = "wasm"))))]
+    #[cfg(not(feature = "threads"))]
     buf.chunks_mut(len).enumerate().for_each(|(i, c)| f(i, c));
+}
+
+/// How many threads [`for_chunks`] spreads work over: rayon's pool with the `threads`
+/// feature, else one. Kernels size their row blocks by it, so that one review's
+/// few hundred rows still make enough blocks to keep every thread busy.
+#[cfg(feature = "threads")]
+pub fn threads() -> usize {
+    rayon::current_num_threads()
+}
+
+/// One: without the `threads` feature [`for_chunks`] runs in order.
+#[cfg(not(feature = "threads"))]
+pub fn threads() -> usize {
+    1
+}
+
+/// Rows per parallel block for `m` rows: at most `most`, a multiple of `multiple`,
+/// and small enough for about four blocks per thread.
+pub(crate) fn block_rows(m: usize, most: usize, multiple: usize) -> usize {
+    let threads = threads();
+    if threads <= 1 {
+        return most;
+    }
+    most.min(m.div_ceil(4 * threads).next_multiple_of(multiple))
+        .max(multiple)
 }
 
 /// A raw output pointer shared by parallel jobs, each writing its own cells.

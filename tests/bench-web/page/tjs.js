@@ -7,9 +7,9 @@ env.allowLocalModels = true;
 env.localModelPath = '/models/';
 env.useBrowserCache = false;
 env.backends.onnx.wasm.wasmPaths = '/ort/';
-// This project's page runs its wasm engine on one thread; so does ORT Web here (the page is not
-// cross-origin isolated). Say so explicitly rather than rely on that.
-env.backends.onnx.wasm.numThreads = 1;
+// As many threads as our page gets (bench.mjs's THREADS, in the URL): one unless the page is
+// cross-origin isolated, which ORT Web needs for threads too. Said explicitly, not left to its default.
+env.backends.onnx.wasm.numThreads = Number(new URLSearchParams(location.search).get('threads') || 1);
 
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);

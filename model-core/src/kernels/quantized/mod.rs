@@ -123,11 +123,13 @@ impl QuantizedWeight {
         });
     }
 
-    /// Blocks of [`BLOCK`] rows (on rayon's threads natively), each through every
-    /// panel.
+    /// Blocks of at most [`BLOCK`] rows (on rayon's threads with the `threads`
+    /// feature), each through every panel.
     fn accumulate_quantized(&self, dst: &mut [f32], rows: &Rows) {
-        crate::kernels::for_chunks(dst, BLOCK * self.n, |b, d| {
-            rows_block(self, d, rows, b * BLOCK)
+        let m = dst.len() / self.n.max(1);
+        let block = crate::kernels::simd::block_rows(m, BLOCK, MR);
+        crate::kernels::for_chunks(dst, block * self.n, |b, d| {
+            rows_block(self, d, rows, b * block)
         });
     }
 
@@ -373,6 +375,24 @@ mod tests {
 
     /// The int8 product stays within int8's error of the exact one for every shape
     /// class (partial tiles, partial panels, `k` not a multiple of 4), and accumulates.
+    /// A row's result does not depend on the rows around it: a block of rows (split
+    /// over rayon's threads, in tiles of four) gives each row exactly what it gives
+    /// alone, so the answer is the same on any number of threads and in any batch.
+    #[test]
+    fn each_row_independent_of_its_block() {
+        let (m, k, n) = (150, 96, 40);
+        let lhs = values(m * k, 5);
+        let w = values(k * n, 6);
+        let q = QuantizedWeight::quantize(&w, 0, n as isize, 1, k, n);
+        let mut all = vec![0.5f32; m * n];
+        q.accumulate(&mut all, &lhs, m);
+        for i in 0..m {
+            let mut one = vec![0.5f32; n];
+            q.accumulate(&mut one, &lhs[i * k..(i + 1) * k], 1);
+            assert_eq!(one, all[i * n..(i + 1) * n], "row {i}");
+        }
+    }
+
     #[test]
     fn close_to_the_exact_product() {
         for (m, k, n) in [(1, 1, 1), (3, 5, 7), (4, 8, 8), (9, 37, 21), (17, 384, 40)] {
