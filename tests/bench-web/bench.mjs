@@ -104,7 +104,7 @@ async function waitReady(page) {
 }
 
 /// Our page: classify `one` REPS times (the latency the page itself shows), then the 64 reviews
-/// through batch mode (a JSONL file), timed until the last row is in the table.
+/// through batch mode (a JSONL file), timed until the page says the last one is classified.
 async function ours(context, engine, reps, count = reviews.length, base = '/') {
   const page = await context.newPage();
   await page.goto(`${origin}${base}`);
@@ -134,7 +134,11 @@ async function ours(context, engine, reps, count = reviews.length, base = '/') {
   const file = subset.map((r) => JSON.stringify(r)).join('\n');
   const t0 = Date.now();
   await page.setInputFiles('#batch-file', { name: 'reviews.jsonl', mimeType: 'application/json', buffer: Buffer.from(file) });
-  await page.waitForFunction((n) => document.querySelectorAll('[data-testid=batch-results] tbody tr').length === n, subset.length, { timeout: 1_800_000 });
+  // Done when the batch status says every review is classified (the table shows one page of 50).
+  await page.waitForFunction((n) => {
+    const s = document.querySelector('[data-testid=batch-status]');
+    return s && s.dataset.finished === 'true' && s.dataset.done === String(n);
+  }, subset.length, { timeout: 1_800_000 });
   const manyMs = Date.now() - t0;
   await page.close();
   return {
