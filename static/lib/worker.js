@@ -149,19 +149,22 @@ async function load(msg) {
     downloaded.catch(() => {});
   }
   await started; // a failed start wins over a download error
+  // While the bundle downloads: the engine the model will run on and, where that is
+  // the CPU on several threads, the threaded module and its pool: the two overlap
+  // rather than follow each other.
+  const threaded = msg.threads > 1 ? threadsFor(msg.engine, msg.threads) : null;
   if (downloaded) ({ files, urls } = await downloaded);
+  const hashes = digests(files);
+  hashes.catch(() => {});
   progress('build', null, 0, 0);
-  if (msg.threads > 1 && (await wasm.chooseEngine(msg.engine)) === 'cpu') {
-    try {
-      await startThreaded(msg.threads);
-    } catch (e) {
-      if (msg.strictThreads) throw new Error(`threads ${msg.threads}: ${message(e)}`);
-      console.warn(`bert-sentiment: running on one thread (${message(e)})`);
-    }
+  const pool = threaded && (await threaded);
+  if (pool && !pool.ok) {
+    if (msg.strictThreads) throw new Error(`threads ${msg.threads}: ${pool.error}`);
+    console.warn(`bert-sentiment: running on one thread (${pool.error})`);
   }
   let info;
   try {
-    info = await wasm.openModel(files, msg.engine, await digests(files));
+    info = await wasm.openModel(files, msg.engine, await hashes);
   } catch (e) {
     // Errors name the file; say where it came from too.
     throw new Error(base ? `${base}${message(e)}` : message(e));
@@ -170,6 +173,18 @@ async function load(msg) {
   // background: the model is ready, whether or not its offline copy is.
   if (urls && msg.offlineCache) keepOffline(msg.offlineCache, base, files, urls);
   return info;
+}
+
+// `{ ok }` once the threaded module runs `n` threads when `engine` will be the CPU
+// (nothing to do otherwise), `{ ok: false, error }` when it cannot: never a rejection,
+// since it runs beside the download, whose errors come first.
+async function threadsFor(engine, n) {
+  try {
+    if ((await wasm.chooseEngine(engine)) === 'cpu') await startThreaded(n);
+    return { ok: true };
+  } catch (e) {
+    return { ok: false, error: message(e) };
+  }
 }
 
 // The threaded module (the CPU engine on `n` threads: rayon's pool, Web Workers
@@ -249,8 +264,18 @@ async function download(base, progress) {
   const total = manifest.files.reduce((sum, f) => sum + (f.bytes || 0), 0);
   const files = new Map([['manifest.json', manifestBytes]]);
   const urls = new Map([['manifest.json', manifestUrl]]);
+  // The files download side by side (a warm start reads them from the cache, where
+  // one after another only adds waits); progress at most every 50 ms, and once per
+  // finished file, since each message wakes the page's main thread.
   let loaded = 0;
-  for (const f of manifest.files) {
+  let reported = 0;
+  const report = (name, force) => {
+    const now = performance.now();
+    if (!force && now - reported < 50) return;
+    reported = now;
+    progress('download', name, loaded, total);
+  };
+  const fetched = await Promise.all(manifest.files.map(async (f) => {
     // The hash in the URL makes each model version its own cache entry (as the page).
     const url = `${base}${f.name}?v=${String(f.sha256).slice(0, 16)}`;
     const response = await fetchOk(url);
@@ -262,7 +287,8 @@ async function download(base, progress) {
       if (done) break;
       chunks.push(value);
       size += value.length;
-      progress('download', f.name, loaded + size, total);
+      loaded += value.length;
+      report(f.name, false);
     }
     const bytes = new Uint8Array(size);
     let at = 0;
@@ -270,9 +296,12 @@ async function download(base, progress) {
       bytes.set(c, at);
       at += c.length;
     }
-    loaded += size;
-    files.set(f.name, bytes);
-    urls.set(f.name, url);
+    report(f.name, true);
+    return { name: f.name, bytes, url };
+  }));
+  for (const { name, bytes, url } of fetched) {
+    files.set(name, bytes);
+    urls.set(name, url);
   }
   return { files, urls };
 }

@@ -132,6 +132,13 @@ async function ours(context, engine, reps, count = reviews.length, base = '/') {
   for (let i = 0; i < reps; i++) single.push((await classify()).ms);
   const subset = reviews.slice(0, count);
   const file = subset.map((r) => JSON.stringify(r)).join('\n');
+  // Every page of this origin shares the results database, and opening the same file
+  // with the same model goes on from the kept run: clear it so each run classifies all.
+  const clear = await page.$('#clear-results');
+  if (clear && (await clear.isEnabled())) {
+    await page.click('#clear-results');
+    await page.waitForFunction(() => (document.querySelector('[data-testid=batch-status]')?.dataset.done ?? '0') === '0', null, { timeout: 60_000 });
+  }
   const t0 = Date.now();
   await page.setInputFiles('#batch-file', { name: 'reviews.jsonl', mimeType: 'application/json', buffer: Buffer.from(file) });
   // Done when the batch status says every review is classified (the table shows one page of 50).

@@ -3,7 +3,7 @@
 // Playwright (library.mjs) and in Firefox through WebDriver (firefox.mjs):
 //   - load (URL and files from disk), classify, explain, info, dispose;
 //   - the release model's labels equal `trainer predict --products int8`'s and its
-//     probabilities are within 1e-2 (`expected`: that command's JSONL for `texts`);
+//     probabilities are within 1e-4 (`expected`: that command's JSONL for `texts`);
 //   - faults: a bad URL, a wrong hash, classify before load and after dispose, empty
 //     input, an aborted request, a worker that dies mid-request;
 //   - the main thread never blocks while the worker classifies 64 reviews.
@@ -49,12 +49,10 @@ export async function apiSteps(page, upload, texts, expected, { prefix, browser 
     assert.ok(r.info.bytes > 1e6, JSON.stringify(r.info));
   });
 
-  // Both compute the same int8 products, but the f32 work around them (LayerNorm, GELU,
-  // softmax, the f32 GEMMs) differs in its last bits between x86 and wasm (fused
-  // multiply-adds, vector widths), and an activation that lands on a rounding boundary
-  // of the on-the-fly 7-bit quantisation then moves one step: most texts agree to 1e-6,
-  // a few near the decision boundary by a few 1e-3.
-  await step('classify equals trainer predict --products int8: same labels, within 1e-2', async () => {
+  // Both compute the same int8 products, and the f32 work around them sums in one
+  // order with no fused multiply-adds on every target (model-core's kernels), so each
+  // product quantizes the same activations: the same probabilities, to 1e-4.
+  await step('classify equals trainer predict --products int8: same labels, within 1e-4', async () => {
     const got = await page.evaluate((texts) => clf.classify(texts), TEXTS);
     assert.equal(got.length, EXPECTED.length);
     let worst = 0;
@@ -68,7 +66,7 @@ export async function apiSteps(page, upload, texts, expected, { prefix, browser 
       assert.equal(typeof g.truncated, 'boolean');
     });
     timings[`${prefix}_max_abs_diff_vs_trainer`] = worst;
-    assert.ok(worst <= 1e-2, `max |Δp| ${worst}`);
+    assert.ok(worst <= 1e-4, `max |Δp| ${worst}`);
   });
 
   // The threaded module (rayon's pool of Web Workers on shared memory) splits each

@@ -1,5 +1,5 @@
 //! Multi-head self-attention for inference on flex: per (sequence, head),
-//! `softmax(q·kᵀ/√d + mask)·v` with two GEMM calls reading the heads straight out of
+//! `softmax(q·kᵀ/√d + mask)·v` with two products reading the heads straight out of
 //! the fused QKV projection and writing the merged context, a vectorised `exp`, and no
 //! work for padding keys. burn's generic attention materialises a
 //! `[batch, heads, seq, seq]` mask and runs a branchy scalar softmax over it.
@@ -8,11 +8,8 @@ use burn::prelude::*;
 use burn_flex::Flex;
 
 use super::math::exp_row;
-#[cfg(target_arch = "wasm32")]
-use super::packed;
+use super::packed::PackedWeight;
 use super::simd::{LANES, SyncPtr, f32_tensor, flex_f32};
-#[cfg(not(target_arch = "wasm32"))]
-use super::simd::{Mat, matmul};
 
 /// Multi-head self-attention over a fused projection.
 ///
@@ -191,12 +188,18 @@ struct Scratch {
     keep: Vec<f32>,
     /// `[seq]`: 1 / each row's sum of exponentials.
     inv_sums: Vec<f32>,
-    /// In the browser: this head's keys, then values, packed for the GEMM kernel.
-    #[cfg(target_arch = "wasm32")]
-    packed: packed::PackedWeight,
+    /// This head's keys, then values, packed for the product kernel.
+    packed: PackedWeight,
+    /// `[seq, d]`: this head's context before the division by the sums.
+    context: Vec<f32>,
 }
 
 /// One (sequence, head) pair.
+///
+/// Both products run on [`PackedWeight::accumulate_exact`] on every target (keys
+/// packed with the scale folded in, then values): its sums have one order and no
+/// fused multiply-adds, so the context, and the int8 product that quantizes it next,
+/// come out the same in the browser and natively.
 ///
 /// # Safety
 /// `out` points at a `[rows, hidden]` buffer that holds the span's rows; no other job
@@ -234,40 +237,18 @@ unsafe fn attention_head(
         scores,
         keep: kept,
         inv_sums,
-        #[cfg(target_arch = "wasm32")]
         packed,
+        context,
     } = scratch;
+    scores.clear();
     scores.resize(seq * width, 0.0);
     kept.clear();
     kept.extend_from_slice(keep);
     kept.resize(width, 0.0);
     let scale = 1.0 / (d as f32).sqrt();
-    // In the browser, both products run on the packed kernel (see `packed`): keys and
-    // values are packed per head, the scale folded into the keys.
-    #[cfg(target_arch = "wasm32")]
-    {
-        scores.fill(0.0);
-        packed.pack_into(qkv, base + hidden, 1, row as isize, d, n_kv, scale);
-        packed.accumulate_strided(scores, width, &qkv[base..], row, seq);
-    }
-    // SAFETY (both calls): the strides keep every index inside `qkv`, `scores` and
-    // this pair's cells of `out`.
-    #[cfg(not(target_arch = "wasm32"))]
-    unsafe {
-        // scores[seq, n_kv] = scale · q[seq, d] · k[n_kv, d]ᵀ
-        matmul(
-            seq,
-            n_kv,
-            d,
-            scores.as_mut_ptr(),
-            width as isize,
-            false,
-            Mat::new(qkv[base..].as_ptr(), row as isize, 1),
-            Mat::new(qkv[base + hidden..].as_ptr(), 1, row as isize),
-            scale,
-            gemm::Parallelism::None,
-        );
-    }
+    // scores[seq, n_kv] = q[seq, d] · (scale · k[n_kv, d])ᵀ
+    packed.pack_into(qkv, base + hidden, 1, row as isize, d, n_kv, scale);
+    packed.accumulate_exact(scores, width, &qkv[base..], row, seq);
     // Unnormalised probabilities; each output row is divided by its sum after the
     // product instead (d values per row rather than n_kv).
     inv_sums.clear();
@@ -275,38 +256,16 @@ unsafe fn attention_head(
         r[n_kv..].fill(0.0);
         inv_sums.push(exp_row(r, kept));
     }
-    #[cfg(target_arch = "wasm32")]
-    {
-        // SAFETY: rows `0..seq` of `out` from this pair's first cell: inside `out`, and
-        // nothing else touches `out` meanwhile (one thread on wasm).
-        let out = unsafe { std::slice::from_raw_parts_mut(dst, (seq - 1) * hidden + d) };
-        for r in out.chunks_mut(hidden) {
-            r[..d].fill(0.0);
-        }
-        packed.pack_into(qkv, base + 2 * hidden, row as isize, 1, n_kv, d, 1.0);
-        packed.accumulate_strided(out, hidden, scores, width, seq);
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    unsafe {
-        // out[seq, d] (row stride `hidden`) = probs[seq, n_kv] · v[n_kv, d]
-        matmul(
-            seq,
-            d,
-            n_kv,
-            dst,
-            hidden as isize,
-            false,
-            Mat::new(scores.as_ptr(), width as isize, 1),
-            Mat::new(qkv[base + 2 * hidden..].as_ptr(), row as isize, 1),
-            1.0f32,
-            gemm::Parallelism::None,
-        );
-    }
-    for (t, &inv) in inv_sums.iter().enumerate() {
+    // context[seq, d] = probs[seq, n_kv] · v[n_kv, d]
+    context.clear();
+    context.resize(seq * d, 0.0);
+    packed.pack_into(qkv, base + 2 * hidden, row as isize, 1, n_kv, d, 1.0);
+    packed.accumulate_exact(context, d, scores, width, seq);
+    for (t, (c, &inv)) in context.chunks_exact(d).zip(inv_sums.iter()).enumerate() {
         // SAFETY: row `t`, this head's `d` columns, inside `out`; no other job's.
         let out_row = unsafe { std::slice::from_raw_parts_mut(dst.add(t * hidden), d) };
-        for o in out_row {
-            *o *= inv;
+        for (o, &v) in out_row.iter_mut().zip(c) {
+            *o = v * inv;
         }
     }
 }

@@ -10,8 +10,9 @@
 //! - [`gelu::gelu`]: `x·Φ(x)` with a rational `erf` (max error ~1e-7) that the compiler
 //!   vectorises, in place.
 //! - [`attention::self_attention`]: per (sequence, head), `softmax(q·kᵀ/√d + mask)·v` with two
-//!   `gemm` calls reading the heads straight out of the fused QKV projection and
-//!   writing the merged context, a vectorised `exp`, and no work for padding keys.
+//!   products on the packed kernel reading the heads straight out of the fused QKV
+//!   projection and writing the merged context, a vectorised `exp`, and no work for
+//!   padding keys.
 //!
 //! They apply only to f32 tensors on the flex backend without autodiff (inference,
 //! evaluation); everything else (training, wgpu) keeps burn's ops, and the tests

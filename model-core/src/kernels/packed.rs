@@ -141,16 +141,43 @@ impl PackedWeight {
                 lda: usize,
                 m: usize,
             ) {
-                w.accumulate_body(d, ldd, a, lda, m)
+                w.accumulate_body::<false>(d, ldd, a, lda, m)
             }
             relaxed(self, dst, ldd, lhs, lda, m)
         }
         #[cfg(not(all(target_arch = "wasm32", feature = "relaxed-simd")))]
-        self.accumulate_body(dst, ldd, lhs, lda, m)
+        self.accumulate_exact(dst, ldd, lhs, lda, m)
     }
 
+    /// [`Self::accumulate_strided`] with every multiply and add rounded on its own,
+    /// never fused, on every target: each output is `dst + Σ a·w` summed in `k`
+    /// order in blocks of [`KC`], whatever the vector width, so the browser's modules
+    /// and native builds give the same bits. Attention's products run on this: the
+    /// int8 products after them quantize their input on the fly, where one last-bit
+    /// difference can move a value a whole step (see [`super::quantized`]).
+    ///
+    /// # Panics
+    /// As [`Self::accumulate_strided`].
+    pub fn accumulate_exact(&self, dst: &mut [f32], ldd: usize, lhs: &[f32], lda: usize, m: usize) {
+        assert!(ldd >= self.n && lda >= self.k, "row strides");
+        if m == 0 {
+            return;
+        }
+        assert!(dst.len() >= (m - 1) * ldd + self.n, "product output shape");
+        assert!(lhs.len() >= (m - 1) * lda + self.k, "product input shape");
+        exact(self, dst, ldd, lhs, lda, m)
+    }
+
+    /// The loops, `madd` fused (relaxed SIMD's, where built with it) unless `EXACT`.
     #[inline(always)]
-    fn accumulate_body(&self, dst: &mut [f32], ldd: usize, lhs: &[f32], lda: usize, m: usize) {
+    fn accumulate_body<const EXACT: bool>(
+        &self,
+        dst: &mut [f32],
+        ldd: usize,
+        lhs: &[f32],
+        lda: usize,
+        m: usize,
+    ) {
         let (k, n) = (self.k, self.n);
         let mut k0 = 0;
         while k0 < k {
@@ -160,16 +187,23 @@ impl PackedWeight {
                 let (col, cols) = (p * NR, NR.min(n - p * NR));
                 let mut i = 0;
                 while i + MR <= m {
-                    tile::<MR>(dst, ldd, lhs, lda, i, col, cols, k0, panel);
+                    tile::<MR, EXACT>(dst, ldd, lhs, lda, i, col, cols, k0, panel);
                     i += MR;
                 }
                 while i < m {
-                    tile::<1>(dst, ldd, lhs, lda, i, col, cols, k0, panel);
+                    tile::<1, EXACT>(dst, ldd, lhs, lda, i, col, cols, k0, panel);
                     i += 1;
                 }
             }
             k0 += kc;
         }
+    }
+}
+
+super::multiversion! {
+    /// [`PackedWeight::accumulate_body`], never fused, at the widest vectors the CPU has.
+    fn exact(w: &PackedWeight, dst: &mut [f32], ldd: usize, lhs: &[f32], lda: usize, m: usize) {
+        w.accumulate_body::<true>(dst, ldd, lhs, lda, m)
     }
 }
 
@@ -183,7 +217,7 @@ pub fn packed_weight(weight: &FlexTensor) -> Arc<PackedWeight> {
 /// `kc × NR` block of one panel.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)] // one tile's coordinates; a struct would only rename them
-fn tile<const R: usize>(
+fn tile<const R: usize, const EXACT: bool>(
     dst: &mut [f32],
     ldd: usize,
     lhs: &[f32],
@@ -216,8 +250,8 @@ fn tile<const R: usize>(
             let b1 = v::load(b.add(kk * NR + 4));
             for r in 0..R {
                 let x = v::splat(a.add((i + r) * lda + k0 + kk));
-                lo[r] = v::madd(x, b0, lo[r]);
-                hi[r] = v::madd(x, b1, hi[r]);
+                lo[r] = v::madd::<EXACT>(x, b0, lo[r]);
+                hi[r] = v::madd::<EXACT>(x, b1, hi[r]);
             }
         }
     }
@@ -266,18 +300,16 @@ mod v {
         unsafe { v128_load32_splat(p as *const u32) }
     }
 
-    /// `a·b + c`: one fused instruction with relaxed SIMD (rounding then depends on
-    /// the CPU, as with any FMA; the differences are far below the model's tolerance).
+    /// `a·b + c`: one fused instruction with relaxed SIMD unless `EXACT` (rounding
+    /// then depends on the engine and CPU, as with any FMA: fine for a product whose
+    /// output is f32, not before an on-the-fly quantization).
     #[inline(always)]
-    pub fn madd(a: V, b: V, c: V) -> V {
+    pub fn madd<const EXACT: bool>(a: V, b: V, c: V) -> V {
         #[cfg(feature = "relaxed-simd")]
-        {
-            f32x4_relaxed_madd(a, b, c)
+        if !EXACT {
+            return f32x4_relaxed_madd(a, b, c);
         }
-        #[cfg(not(feature = "relaxed-simd"))]
-        {
-            f32x4_add(c, f32x4_mul(a, b))
-        }
+        f32x4_add(c, f32x4_mul(a, b))
     }
 
     /// # Safety
@@ -322,8 +354,9 @@ mod v {
         unsafe { [*p; 4] }
     }
 
+    /// `a·b + c`, rounded twice (Rust never fuses them).
     #[inline(always)]
-    pub fn madd(a: V, b: V, c: V) -> V {
+    pub fn madd<const EXACT: bool>(a: V, b: V, c: V) -> V {
         std::array::from_fn(|l| a[l] * b[l] + c[l])
     }
 
@@ -397,6 +430,37 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The exact product is this scalar loop, bit for bit: per output, the products
+    /// summed in `k` order from zero, each multiply and add rounded on its own, added
+    /// onto `dst` once per [`KC`] block. Any target that keeps to it (the browser's
+    /// modules, relaxed SIMD or not, and every native instruction set) gives the same
+    /// bits, which is what lets the page equal `trainer predict --products int8`.
+    #[test]
+    fn exact_products_follow_one_order_of_operations() {
+        let (m, k, n, lda, ldd) = (7, 600, 19, 610, 23);
+        let w = values(k * n, 21);
+        let lhs = values(m * lda, 22);
+        let init = values(m * ldd, 23);
+        let packed = PackedWeight::pack(&w, 0, n as isize, 1, k, n);
+        let mut got = init.clone();
+        packed.accumulate_exact(&mut got, ldd, &lhs, lda, m);
+        let mut want = init;
+        for i in 0..m {
+            for j in 0..n {
+                for k0 in (0..k).step_by(KC) {
+                    let mut acc = 0.0f32;
+                    for t in k0..(k0 + KC).min(k) {
+                        let p = lhs[i * lda + t] * w[t * n + j];
+                        acc += p;
+                    }
+                    want[i * ldd + j] += acc;
+                }
+            }
+        }
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want));
     }
 
     /// Each row's sums run in the same order in a block of rows (rayon's threads

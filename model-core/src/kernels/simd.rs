@@ -163,6 +163,19 @@ pub(crate) fn for_chunks(buf: &mut [f32], len: usize, f: impl Fn(usize, &mut [f3
     buf.chunks_mut(len).enumerate().for_each(|(i, c)| f(i, c));
 }
 
+/// `f()`, run on one of rayon's threads with the `threads` feature (inline when
+/// already on one, or without the feature). A pass such as the encoder stack makes
+/// dozens of [`for_chunks`] calls; from a thread outside the pool (the page's Web
+/// Worker, a native main thread) each one is handed to the pool and waited for, two
+/// cross-thread wake-ups per call, which in the browser (`Atomics.wait`) cost a
+/// measurable share of a review. Inside the pool the calls split work by stealing.
+pub(crate) fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    #[cfg(feature = "threads")]
+    return rayon::scope(|_| f());
+    #[cfg(not(feature = "threads"))]
+    f()
+}
+
 /// How many threads [`for_chunks`] spreads work over: rayon's pool with the `threads`
 /// feature, else one. Kernels size their row blocks by it, so that one review's
 /// few hundred rows still make enough blocks to keep every thread busy.

@@ -30,6 +30,7 @@ use burn_flex::{Flex, FlexTensor};
 use super::attention::attention_packed;
 use super::precision::MatmulPrecision;
 use super::quantized::QuantizedWeight;
+use super::simd::in_pool;
 #[cfg(not(target_arch = "wasm32"))]
 use super::{Mat, matmul};
 use super::{f32s, flex_f32, for_chunks, multiversion};
@@ -186,7 +187,7 @@ pub fn encoder(
 ) -> Result<Tensor<3>, Tensor<3>> {
     let (mut p, mut tokens) = Tokens::gather(layers, x, padding_mask)?;
     let hidden = tokens.hidden;
-    let x = tokens.run(layers, false);
+    let x = in_pool(|| tokens.run(layers, false));
     // Back to `[batch, seq, hidden]`, in the input's buffer when it is ours alone.
     let (start, end) = p.layout().contiguous_offsets().expect("contiguous");
     let out = &mut p.storage_mut::<f32>()[start..end];
@@ -213,7 +214,7 @@ pub fn encoder_first_token(
 ) -> Result<Tensor<2>, Tensor<3>> {
     let (_, mut tokens) = Tokens::gather(layers, x, padding_mask)?;
     let (batch, hidden) = (tokens.lens.len(), tokens.hidden);
-    let first = tokens.run(layers, true);
+    let first = in_pool(|| tokens.run(layers, true));
     let mut out = vec![0.0f32; batch * hidden];
     let non_empty = tokens.lens.iter().enumerate().filter(|&(_, &n)| n > 0);
     for (src, (b, _)) in first.chunks_exact(hidden).zip(non_empty) {
@@ -387,6 +388,32 @@ multiversion! {
             }
         }
     }
+}
+
+/// `norm` over the last dimension of `x` with this module's LayerNorm, whose sums
+/// have one order on every target (burn's reduces in its own SIMD order, which
+/// differs between the browser and native builds): the embeddings' LayerNorm, so the
+/// stack's first int8 product quantizes the same bits everywhere. `Err(x)` untouched
+/// when `x` is not an f32 flex tensor without autodiff or `norm` does not fit.
+#[allow(clippy::result_large_err)] // as `encoder`
+pub fn layer_norm<const D: usize>(
+    norm: &LayerNorm,
+    eps: f64,
+    x: Tensor<D>,
+) -> Result<Tensor<D>, Tensor<D>> {
+    let width = x.dims()[D - 1];
+    let (Some(params), Some(t)) = (Norm::new(norm, eps), flex_f32(&x)) else {
+        return Err(x);
+    };
+    if params.gamma().len() != width {
+        return Err(x);
+    }
+    let shape = x.shape();
+    let mut data = f32s(&t.to_contiguous()).to_vec();
+    layer_norm_rows(&mut data, &params);
+    Ok(Tensor::from_primitive::<Flex>(super::f32_tensor(
+        data, shape,
+    )))
 }
 
 /// LayerNorm of every row of `buf`, in place.

@@ -23,6 +23,9 @@ pub struct BertEmbeddings {
     pub layer_norm: LayerNorm,
     /// Active only while training.
     pub dropout: Dropout,
+    /// The LayerNorm's epsilon (burn keeps its copy private; the fused one needs it).
+    #[module(skip)]
+    pub layer_norm_eps: f64,
 }
 
 fn embedding(config: &BertConfig, n: usize, device: &Device) -> Embedding {
@@ -43,6 +46,7 @@ impl BertEmbeddings {
             token_type_embeddings: embedding(config, config.type_vocab_size, device),
             layer_norm: layer_norm(config, device),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            layer_norm_eps: config.layer_norm_eps,
         }
     }
 
@@ -61,6 +65,7 @@ impl BertEmbeddings {
             token_type_embeddings: take("token_type_embeddings", config.type_vocab_size)?,
             layer_norm: load_layer_norm(config, ckpt, "embeddings", device)?,
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            layer_norm_eps: config.layer_norm_eps,
         })
     }
 
@@ -74,7 +79,8 @@ impl BertEmbeddings {
         let x = self.word_embeddings.forward(input_ids)
             + self.position_embeddings.forward(positions)
             + self.token_type_embeddings.forward(token_type_ids);
-        let x = self.layer_norm.forward(x);
-        ops::dropout(ExecutionPath::of(&x), &self.dropout, x)
+        let path = ExecutionPath::of(&x);
+        let x = ops::layer_norm(path, &self.layer_norm, self.layer_norm_eps, x);
+        ops::dropout(path, &self.dropout, x)
     }
 }

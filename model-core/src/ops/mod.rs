@@ -1,7 +1,7 @@
 //! The one seam between the model and its kernels.
 //!
 //! The modules in [`crate::model`] are plain burn modules: every linear projection,
-//! activation, dropout, attention core and the encoder stack go through the functions
+//! activation, the embeddings' LayerNorm, dropout, attention core and the encoder stack go through the functions
 //! here, with the [`ExecutionPath`] their forward pass decided once from its input.
 //! This is the only place that knows which implementation runs where:
 //!
@@ -23,7 +23,7 @@ pub use stack::{LayerWeights, encoder_stack, encoder_stack_first_token};
 
 pub use crate::kernels::precision::MatmulPrecision;
 
-use burn::nn::{Dropout, Linear};
+use burn::nn::{Dropout, LayerNorm, Linear};
 use burn::prelude::*;
 use burn::tensor::DType;
 
@@ -79,6 +79,24 @@ pub fn linear<const D: usize>(path: ExecutionPath, linear: &Linear, x: Tensor<D>
     }
     let _ = path;
     linear.forward(x)
+}
+
+/// `norm.forward(x)`, over the last dimension with `eps` (burn keeps its copy
+/// private); for CPU inference the fused kernels' LayerNorm, whose order of sums is
+/// the same on every target ([`crate::kernels::stack::layer_norm`]).
+pub fn layer_norm<const D: usize>(
+    path: ExecutionPath,
+    norm: &LayerNorm,
+    eps: f64,
+    x: Tensor<D>,
+) -> Tensor<D> {
+    if path != ExecutionPath::FusedCpu {
+        return norm.forward(x);
+    }
+    match crate::kernels::stack::layer_norm(norm, eps, x) {
+        Ok(y) => y,
+        Err(x) => norm.forward(x),
+    }
 }
 
 /// The exact (erf) GELU: in place for CPU inference, one autodiff op with the

@@ -108,6 +108,12 @@ impl QuantizedWeight {
     /// `dst[m, n] += lhs[m, k] · W`, both row-major and contiguous, `lhs` quantized
     /// row by row as the module docs say.
     ///
+    /// Blocks of at most [`BLOCK`] rows (on rayon's threads with the `threads`
+    /// feature), each quantizing its own rows, then through every panel: the
+    /// quantization is a per-row pass, so doing it inside the block keeps it off the
+    /// one thread (where it was a serial share of every product on several threads),
+    /// and the block's quantized rows stay in cache for the panels.
+    ///
     /// # Panics
     /// If the slices do not hold `m` rows of the right widths.
     pub fn accumulate(&self, dst: &mut [f32], lhs: &[f32], m: usize) {
@@ -116,20 +122,15 @@ impl QuantizedWeight {
         thread_local! {
             static SCRATCH: RefCell<Rows> = RefCell::new(Rows::default());
         }
-        SCRATCH.with(|s| {
-            let rows = &mut s.borrow_mut();
-            rows.quantize(lhs, m, self.k);
-            self.accumulate_quantized(dst, rows);
-        });
-    }
-
-    /// Blocks of at most [`BLOCK`] rows (on rayon's threads with the `threads`
-    /// feature), each through every panel.
-    fn accumulate_quantized(&self, dst: &mut [f32], rows: &Rows) {
-        let m = dst.len() / self.n.max(1);
         let block = crate::kernels::simd::block_rows(m, BLOCK, MR);
         crate::kernels::for_chunks(dst, block * self.n, |b, d| {
-            rows_block(self, d, rows, b * block)
+            let rows_here = d.len() / self.n.max(1);
+            let lhs = &lhs[b * block * self.k..][..rows_here * self.k];
+            SCRATCH.with(|s| {
+                let rows = &mut s.borrow_mut();
+                rows.quantize(lhs, rows_here, self.k);
+                rows_block(self, d, rows, 0)
+            });
         });
     }
 
