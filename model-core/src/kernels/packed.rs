@@ -17,15 +17,19 @@ use std::sync::Arc;
 
 use burn_flex::FlexTensor;
 
-/// Columns per panel: two 4-lane vectors.
-const NR: usize = 8;
+/// Lanes per vector: simd128's 4 in the browser; 8 natively, which AVX2 and AVX-512
+/// compile to one 256-bit operation. Each lane is its own output column, so the width
+/// changes nothing in any output's order of sums: only how many run side by side.
+const VW: usize = v::WIDTH;
+/// Columns per panel: two vectors.
+const NR: usize = 2 * VW;
 /// Rows per tile.
 const MR: usize = 4;
-/// Reduction block: a 4×256 block of `lhs` (4 KiB) and a 256×8 panel block (8 KiB)
-/// stay in L1 while a panel is swept down the rows.
+/// Reduction block: a 4×256 block of `lhs` (4 KiB) and a 256×NR panel block (8 KiB
+/// in the browser, 16 natively) stay in L1 while a panel is swept down the rows.
 const KC: usize = 256;
 
-/// A `[k, n]` weight in panels of `NR` (8) columns: panel `p` holds rows `0..k` of
+/// A `[k, n]` weight in panels of `NR` columns: panel `p` holds rows `0..k` of
 /// columns `p·NR..p·NR+NR`, row after row, zero past column `n`.
 #[derive(Default)]
 pub struct PackedWeight {
@@ -247,7 +251,7 @@ fn tile<const R: usize, const EXACT: bool>(
         // `lhs` reads are at most `(i+R-1)·lda + k0 + kc - 1`, asserted above.
         unsafe {
             let b0 = v::load(b.add(kk * NR));
-            let b1 = v::load(b.add(kk * NR + 4));
+            let b1 = v::load(b.add(kk * NR + VW));
             for r in 0..R {
                 let x = v::splat(a.add((i + r) * lda + k0 + kk));
                 lo[r] = v::madd::<EXACT>(x, b0, lo[r]);
@@ -261,12 +265,12 @@ fn tile<const R: usize, const EXACT: bool>(
             // SAFETY: `row` is NR long.
             unsafe {
                 v::add_store(row.as_mut_ptr(), lo[r]);
-                v::add_store(row.as_mut_ptr().add(4), hi[r]);
+                v::add_store(row.as_mut_ptr().add(VW), hi[r]);
             }
         } else {
             let mut t = [0.0f32; NR];
-            t[..4].copy_from_slice(&v::to_array(lo[r]));
-            t[4..].copy_from_slice(&v::to_array(hi[r]));
+            t[..VW].copy_from_slice(&v::to_array(lo[r]));
+            t[VW..].copy_from_slice(&v::to_array(hi[r]));
             for (d, s) in row.iter_mut().zip(t) {
                 *d += s;
             }
@@ -280,6 +284,7 @@ mod v {
     use core::arch::wasm32::*;
 
     pub type V = v128;
+    pub const WIDTH: usize = 4;
 
     #[inline(always)]
     pub fn zero() -> V {
@@ -330,28 +335,30 @@ mod v {
     }
 }
 
-/// The same ops on arrays, off wasm.
+/// The same ops on arrays, off wasm (the compiler turns them into vector instructions,
+/// never fusing a multiply and an add).
 #[cfg(not(target_arch = "wasm32"))]
 mod v {
-    pub type V = [f32; 4];
+    pub const WIDTH: usize = 8;
+    pub type V = [f32; WIDTH];
 
     #[inline(always)]
     pub fn zero() -> V {
-        [0.0; 4]
+        [0.0; WIDTH]
     }
 
     /// # Safety
-    /// `p` must be valid for 4 reads.
+    /// `p` must be valid for `WIDTH` reads.
     #[inline(always)]
     pub unsafe fn load(p: *const f32) -> V {
-        unsafe { [*p, *p.add(1), *p.add(2), *p.add(3)] }
+        unsafe { std::ptr::read_unaligned(p as *const V) }
     }
 
     /// # Safety
     /// `p` must be valid for a read.
     #[inline(always)]
     pub unsafe fn splat(p: *const f32) -> V {
-        unsafe { [*p; 4] }
+        unsafe { [*p; WIDTH] }
     }
 
     /// `a·b + c`, rounded twice (Rust never fuses them).
@@ -361,7 +368,7 @@ mod v {
     }
 
     /// # Safety
-    /// `p` must be valid for 4 reads and writes.
+    /// `p` must be valid for `WIDTH` reads and writes.
     #[inline(always)]
     pub unsafe fn add_store(p: *mut f32, x: V) {
         for (l, x) in x.into_iter().enumerate() {
@@ -370,7 +377,7 @@ mod v {
     }
 
     #[inline(always)]
-    pub fn to_array(x: V) -> [f32; 4] {
+    pub fn to_array(x: V) -> V {
         x
     }
 }
