@@ -124,12 +124,9 @@ impl PackedWeight {
         lda: usize,
         m: usize,
     ) {
-        assert!(ldd >= self.n && lda >= self.k, "row strides");
-        if m == 0 {
+        if !self.fits(dst, ldd, lhs, lda, m) {
             return;
         }
-        assert!(dst.len() >= (m - 1) * ldd + self.n, "product output shape");
-        assert!(lhs.len() >= (m - 1) * lda + self.k, "product input shape");
         // The relaxed-SIMD build: the same loops with `madd` fused. A module with these
         // instructions fails validation where relaxed SIMD is missing, so it is a
         // separate build (`--features relaxed-simd`) that the page loads only where the
@@ -150,7 +147,7 @@ impl PackedWeight {
             relaxed(self, dst, ldd, lhs, lda, m)
         }
         #[cfg(not(all(target_arch = "wasm32", feature = "relaxed-simd")))]
-        self.accumulate_exact(dst, ldd, lhs, lda, m)
+        exact(self, dst, ldd, lhs, lda, m)
     }
 
     /// [`Self::accumulate_strided`] with every multiply and add rounded on its own,
@@ -163,13 +160,24 @@ impl PackedWeight {
     /// # Panics
     /// As [`Self::accumulate_strided`].
     pub fn accumulate_exact(&self, dst: &mut [f32], ldd: usize, lhs: &[f32], lda: usize, m: usize) {
+        if self.fits(dst, ldd, lhs, lda, m) {
+            exact(self, dst, ldd, lhs, lda, m)
+        }
+    }
+
+    /// Whether there is any row to compute, after checking once per call that `m`
+    /// rows with these strides fit the slices.
+    ///
+    /// # Panics
+    /// If they do not.
+    fn fits(&self, dst: &[f32], ldd: usize, lhs: &[f32], lda: usize, m: usize) -> bool {
         assert!(ldd >= self.n && lda >= self.k, "row strides");
         if m == 0 {
-            return;
+            return false;
         }
         assert!(dst.len() >= (m - 1) * ldd + self.n, "product output shape");
         assert!(lhs.len() >= (m - 1) * lda + self.k, "product input shape");
-        exact(self, dst, ldd, lhs, lda, m)
+        true
     }
 
     /// The loops, `madd` fused (relaxed SIMD's, where built with it) unless `EXACT`.
