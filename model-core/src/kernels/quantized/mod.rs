@@ -129,14 +129,14 @@ impl QuantizedWeight {
             SCRATCH.with(|s| {
                 let rows = &mut s.borrow_mut();
                 rows.quantize(lhs, rows_here, self.k);
-                rows_block(self, d, rows, 0)
+                rows_block(self, d, rows)
             });
         });
     }
 
-    /// `dst` (rows `row0..`) `+=` those rows' products.
+    /// `dst` `+=` the products of `rows`, row for row.
     #[inline(always)]
-    fn rows_block_body<D: Dot>(&self, dst: &mut [f32], rows: &Rows, row0: usize) {
+    fn rows_block_body<D: Dot>(&self, dst: &mut [f32], rows: &Rows) {
         let m = dst.len() / self.n.max(1);
         let groups = self.k.div_ceil(KG);
         for p in 0..self.n.div_ceil(NR) {
@@ -144,17 +144,17 @@ impl QuantizedWeight {
             let col = p * NR;
             let mut i = 0;
             while i + MR <= m {
-                self.tile::<D, MR>(dst, rows, row0, i, col, panel);
+                self.tile::<D, MR>(dst, rows, i, col, panel);
                 i += MR;
             }
             while i < m {
-                self.tile::<D, 1>(dst, rows, row0, i, col, panel);
+                self.tile::<D, 1>(dst, rows, i, col, panel);
                 i += 1;
             }
         }
     }
 
-    /// Rows `i..i+R` of `dst` (input rows `row0 + i..`), columns `col..col+NR`
+    /// Rows `i..i+R` of `dst` and of `rows`, columns `col..col+NR`
     /// (clipped to `n`): the integer sums over the whole reduction, then the scaling
     /// into `dst`.
     #[inline(always)]
@@ -162,13 +162,11 @@ impl QuantizedWeight {
         &self,
         dst: &mut [f32],
         rows: &Rows,
-        row0: usize,
         i: usize,
         col: usize,
         panel: &[i8],
     ) {
         let stride = rows.stride;
-        let (dst_i, i) = (i, row0 + i);
         let groups = stride / KG;
         // Bounds for every unchecked access below.
         assert!(panel.len() == groups * NR * KG, "panel");
@@ -211,7 +209,7 @@ impl QuantizedWeight {
                 z,
                 &mut out[4..],
             );
-            let row = &mut dst[(dst_i + r) * self.n + col..][..cols];
+            let row = &mut dst[(i + r) * self.n + col..][..cols];
             for (d, o) in row.iter_mut().zip(out) {
                 *d += o;
             }
@@ -247,30 +245,30 @@ trait Dot {
 /// [`QuantizedWeight::rows_block_body`], compiled for the target's best integer
 /// instructions: relaxed SIMD's dot product in the `relaxed-simd` page build,
 /// AVX-512 VNNI natively where the CPU has it, else portable code.
-fn rows_block(w: &QuantizedWeight, dst: &mut [f32], rows: &Rows, row0: usize) {
+fn rows_block(w: &QuantizedWeight, dst: &mut [f32], rows: &Rows) {
     #[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
     {
         #[target_feature(enable = "relaxed-simd")]
-        fn relaxed(w: &QuantizedWeight, d: &mut [f32], rows: &Rows, row0: usize) {
-            w.rows_block_body::<v::Build>(d, rows, row0)
+        fn relaxed(w: &QuantizedWeight, d: &mut [f32], rows: &Rows) {
+            w.rows_block_body::<v::Build>(d, rows)
         }
-        relaxed(w, dst, rows, row0)
+        relaxed(w, dst, rows)
     }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512vnni")
         && std::arch::is_x86_feature_detected!("avx512vl")
     {
         // SAFETY: the CPU has the features the function was compiled for.
-        return unsafe { vnni::rows_block(w, dst, rows, row0) };
+        return unsafe { vnni::rows_block(w, dst, rows) };
     }
     #[cfg(not(all(target_arch = "wasm32", feature = "relaxed-simd")))]
-    portable(w, dst, rows, row0);
+    portable(w, dst, rows);
 }
 
 #[cfg(not(all(target_arch = "wasm32", feature = "relaxed-simd")))]
 crate::kernels::multiversion! {
-    fn portable(w: &QuantizedWeight, dst: &mut [f32], rows: &Rows, row0: usize) {
-        w.rows_block_body::<v::Build>(dst, rows, row0)
+    fn portable(w: &QuantizedWeight, dst: &mut [f32], rows: &Rows) {
+        w.rows_block_body::<v::Build>(dst, rows)
     }
 }
 
@@ -488,9 +486,9 @@ mod tests {
         let mut rows = Rows::default();
         rows.quantize(&values(m * k, 6), m, k);
         let (mut a, mut b) = (vec![0.5f32; m * n], vec![0.5f32; m * n]);
-        portable(&q, &mut a, &rows, 0);
+        portable(&q, &mut a, &rows);
         // SAFETY: the CPU has the features (checked above).
-        unsafe { vnni::rows_block(&q, &mut b, &rows, 0) };
+        unsafe { vnni::rows_block(&q, &mut b, &rows) };
         assert_eq!(a, b);
     }
 

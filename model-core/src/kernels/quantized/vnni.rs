@@ -50,6 +50,6 @@ impl Dot for Vnni {
 /// # Safety
 /// The CPU must have AVX-512 F, VL and VNNI.
 #[target_feature(enable = "avx512f,avx512vl,avx512vnni")]
-pub unsafe fn rows_block(w: &QuantizedWeight, dst: &mut [f32], rows: &Rows, row0: usize) {
-    w.rows_block_body::<Vnni>(dst, rows, row0)
+pub unsafe fn rows_block(w: &QuantizedWeight, dst: &mut [f32], rows: &Rows) {
+    w.rows_block_body::<Vnni>(dst, rows)
 }
