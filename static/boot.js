@@ -13,15 +13,16 @@ const offlineCache = globalThis.bertSentimentModelCache;
 
 // The relaxed-SIMD build where the browser has it; the plain one if that is missing too
 // (a build without `relaxed/` has only the plain one).
-let dir = globalThis.bertSentimentWasmDir;
-let init;
-try {
-  ({ default: init } = await import(`${dir}web.js`));
-} catch (e) {
-  if (dir === './') throw e;
-  dir = './';
-  ({ default: init } = await import('./web.js'));
+async function glue() {
+  const dir = globalThis.bertSentimentWasmDir;
+  try {
+    return { dir, init: (await import(`${dir}web.js`)).default };
+  } catch (e) {
+    if (dir === './') throw e;
+    return { dir: './', init: (await import('./web.js')).default };
+  }
 }
+const page = glue();
 
 // Compiled once: the page runs it, and the library's worker gets the same module
 // (the same file: the page's module holds the library's exports too).
@@ -34,12 +35,15 @@ async function compile(url) {
     return WebAssembly.compile(await response.arrayBuffer());
   }
 }
-const compiled = compile(new URL(`${dir}web_bg.wasm`, import.meta.url))
-  .then((module) => ({ module, glue: new URL(`${dir}web.js`, import.meta.url).href }));
+const compiled = page.then(async ({ dir }) => ({
+  module: await compile(new URL(`${dir}web_bg.wasm`, import.meta.url)),
+  glue: new URL(`${dir}web.js`, import.meta.url).href,
+}));
 
-// The page's model starts loading now, in the library's worker, while the page's own
-// module compiles; the page takes this load when it asks for the same model
-// (`web/src/client.rs`), with the progress reported so far.
+// The page's model starts loading now, in the library's worker, before the page's own
+// module is even fetched (the worker starts and downloads the bundle meanwhile); the
+// page takes this load when it asks for the same model (`web/src/client.rs`), with the
+// progress reported so far.
 const preload = { url: 'model/', engine: 'auto', last: null, listener: null };
 preload.promise = SentimentClassifier.load(preload.url, {
   engine: preload.engine,
@@ -54,8 +58,8 @@ preload.promise.catch(() => {}); // the page reports a failure when it takes the
 
 globalThis.bertSentiment = { SentimentClassifier, offlineCache, compiled, preload };
 
-compiled
-  .then(({ module }) => init({ module_or_path: module }))
+Promise.all([page, compiled])
+  .then(([{ init }, { module }]) => init({ module_or_path: module }))
   .catch((e) => {
     const p = document.createElement('p');
     p.setAttribute('role', 'alert');

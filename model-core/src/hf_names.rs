@@ -12,23 +12,9 @@ pub fn qkv_name(layer_prefix: &str, part: &str) -> String {
     format!("{layer_prefix}.attention.self.{part}")
 }
 
-/// Fuse PyTorch's three `[h, h]` (`[out, in]`) weights into burn's `[h, 3h]`
-/// (`[in, out]`), laid out `[q | k | v]`.
-pub fn fuse_qkv(parts: [&[f32]; 3], h: usize) -> Vec<f32> {
-    let mut fused = vec![0.0f32; h * 3 * h];
-    for (k, w) in parts.iter().enumerate() {
-        assert_eq!(w.len(), h * h, "a {h}×{h} projection");
-        for o in 0..h {
-            for i in 0..h {
-                fused[i * 3 * h + k * h + o] = w[o * h + i];
-            }
-        }
-    }
-    fused
-}
-
-/// The inverse of [`fuse_qkv`]: the three `[h, h]` PyTorch weights of a fused
-/// `[h, 3h]` one.
+/// The three `[h, h]` PyTorch weights of burn's fused `[h, 3h]` one (`[in, out]`,
+/// `[q | k | v]`), which loading makes by stacking them as rows and viewing the
+/// result transposed ([`crate::weights::linear_weight`]).
 pub fn split_qkv(fused: &[f32], h: usize) -> [Vec<f32>; 3] {
     assert_eq!(fused.len(), h * 3 * h, "a {h}×{} fused weight", 3 * h);
     std::array::from_fn(|k| {
@@ -47,12 +33,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn split_undoes_fuse_and_fuse_puts_q_k_v_side_by_side() {
+    fn split_undoes_the_loaders_fusion_of_q_k_v_side_by_side() {
         let h = 3;
         let parts: Vec<Vec<f32>> = (0..3)
             .map(|k| (0..h * h).map(|i| (k * 100 + i) as f32).collect())
             .collect();
-        let fused = fuse_qkv([&parts[0], &parts[1], &parts[2]], h);
+        // As the loader fuses them: stacked `[out, in]` rows, seen as `[in, 3·out]`.
+        let fused = crate::weights::transpose(&parts.concat(), 3 * h, h);
         // Row `i` (input feature), column `k·h + o` (output `o` of part `k`) is
         // PyTorch's `[o, i]` of part `k`.
         assert_eq!(fused[3 * h + h + 2], parts[1][2 * h + 1]);

@@ -6,7 +6,7 @@
 //          threads, strictThreads }
 //        { id, op: 'classify', texts, spans }   { id, op: 'explain', text }   { op: 'cancel', id }
 //        { op: 'start', module, glue } first (see `told` below)
-//   out: { ready: true, locked } once started (locked: it holds the Web Lock it is named after);
+//   out: { ready: true, locked } once it takes requests (locked: it holds the Web Lock it is named after);
 //        { id, progress: { stage, file, loaded, total } } while loading;
 //        { id, ok: true, value, info } or { id, ok: false, error } for each request
 //        (`info`: the model's description after it, when a model is loaded).
@@ -33,36 +33,50 @@ const told = new Promise((resolve) => {
   begin = resolve;
 });
 
-async function start() {
-  if (lockName && self.navigator.locks) {
-    // Held until this worker ends (never released otherwise).
-    await new Promise((held) => {
-      self.navigator.locks.request(lockName, () => {
-        held();
-        return new Promise(() => {});
-      });
+// This worker's lock, held until it ends (never released otherwise).
+async function lock() {
+  if (!lockName || !self.navigator.locks) return;
+  await new Promise((held) => {
+    self.navigator.locks.request(lockName, () => {
+      held();
+      return new Promise(() => {});
     });
-    locked = true;
-  }
+  });
+  locked = true;
+}
+
+const locking = lock();
+
+// The single-threaded module (WebGPU and the CPU on one thread), started when first
+// needed: a model that will run on the threaded module never waits for it.
+let single = null;
+function singleModule() {
+  single ??= startSingle().catch((e) => {
+    throw new Error(`the model's WebAssembly module did not start: ${message(e)}`);
+  });
+  return single;
+}
+
+async function startSingle() {
   const { module, glue } = await told;
   if (module && glue) {
-    wasm = await import(glue);
-    await wasm.default({ module_or_path: module });
-    return;
+    const m = await import(glue);
+    await m.default({ module_or_path: module });
+    return m;
   }
   const root = new URL('../', import.meta.url);
   let dir = new URL(globalThis.bertSentimentWasmDir, root);
+  let m;
   try {
-    wasm = await import(new URL('web.js', dir));
+    m = await import(new URL('web.js', dir));
   } catch (e) {
     if (dir.href === root.href) throw e;
     dir = root;
-    wasm = await import(new URL('web.js', dir));
+    m = await import(new URL('web.js', dir));
   }
-  await wasm.default({ module_or_path: new URL('web_bg.wasm', dir) });
+  await m.default({ module_or_path: new URL('web_bg.wasm', dir) });
+  return m;
 }
-
-const started = start();
 
 self.onmessage = (event) => {
   const msg = event.data;
@@ -109,8 +123,8 @@ function message(e) {
 }
 
 async function handle(msg) {
-  // A bundle downloads while the module compiles; everything else needs the module.
-  if (msg.op !== 'load') await started;
+  // A bundle downloads while the module compiles; everything else needs a module.
+  if (msg.op !== 'load' && !wasm) wasm = await singleModule();
   switch (msg.op) {
     case 'load':
       return load(msg);
@@ -145,23 +159,29 @@ async function load(msg) {
     base = new URL(msg.source.url, msg.source.from).href;
     if (!base.endsWith('/')) base += '/';
     // The module finishes compiling meanwhile.
-    downloaded = download(base, progress);
+    downloaded = download(base, msg.offlineCache, progress);
     downloaded.catch(() => {});
   }
-  await started; // a failed start wins over a download error
-  // While the bundle downloads: the engine the model will run on and, where that is
-  // the CPU on several threads, the threaded module and its pool: the two overlap
-  // rather than follow each other.
-  const threaded = msg.threads > 1 ? threadsFor(msg.engine, msg.threads) : null;
+  // Where the CPU may run the model on several threads: the threaded module, which
+  // decides the engine itself and, when that is the CPU, starts its pool, all while
+  // the bundle downloads, without waiting for the single-threaded module (which the
+  // page compiles). Where the engine turns out to be WebGPU, the single-threaded
+  // module takes over and the threaded one is dropped.
+  const threaded = msg.threads > 1 && msg.engine !== 'webgpu' ? threadedEngine(msg.engine, msg.threads) : null;
+  const pool = threaded && (await threaded);
+  if (pool?.module) {
+    wasm = pool.module;
+  } else {
+    if (pool && !pool.ok) {
+      if (msg.strictThreads) throw new Error(`threads ${msg.threads}: ${pool.error}`);
+      console.warn(`bert-sentiment: running on one thread (${pool.error})`);
+    }
+    wasm = await singleModule(); // a failed start wins over a download error
+  }
   if (downloaded) ({ files, urls } = await downloaded);
   const hashes = digests(files);
   hashes.catch(() => {});
   progress('build', null, 0, 0);
-  const pool = threaded && (await threaded);
-  if (pool && !pool.ok) {
-    if (msg.strictThreads) throw new Error(`threads ${msg.threads}: ${pool.error}`);
-    console.warn(`bert-sentiment: running on one thread (${pool.error})`);
-  }
   let info;
   try {
     info = await wasm.openModel(files, msg.engine, await hashes);
@@ -175,30 +195,37 @@ async function load(msg) {
   return info;
 }
 
-// `{ ok }` once the threaded module runs `n` threads when `engine` will be the CPU
-// (nothing to do otherwise), `{ ok: false, error }` when it cannot: never a rejection,
-// since it runs beside the download, whose errors come first.
-async function threadsFor(engine, n) {
+// The threaded module (the CPU engine on `n` threads: rayon's pool, Web Workers
+// sharing its memory), started: `{ ok: true, module }` once it runs its pool, where
+// `engine` will be the CPU; `{ ok: true, module: null }` where it will be WebGPU,
+// which that module does not have (wgpu's browser types cannot be shared between
+// threads); `{ ok: false, error }` when it cannot run. It needs shared memory (a
+// cross-origin-isolated page) and relaxed SIMD. Never a rejection, since it runs
+// beside the download, whose errors come first.
+async function threadedEngine(engine, n) {
   try {
-    if ((await wasm.chooseEngine(engine)) === 'cpu') await startThreaded(n);
-    return { ok: true };
+    if (!self.crossOriginIsolated) throw new Error('the page is not cross-origin isolated, so it has no shared memory');
+    if (!globalThis.bertSentimentWasmDir.includes('relaxed')) throw new Error('this browser has no relaxed SIMD, which the threaded module uses');
+    const dir = new URL('../threads/', import.meta.url);
+    const [threaded, module] = await Promise.all([import(new URL('web.js', dir)), compile(new URL('web_bg.wasm', dir))]);
+    await threaded.default({ module_or_path: module });
+    if ((await threaded.chooseEngine(engine)) !== 'cpu') return { ok: true, module: null };
+    await threaded.initThreadPool(n);
+    return { ok: true, module: threaded };
   } catch (e) {
     return { ok: false, error: message(e) };
   }
 }
 
-// The threaded module (the CPU engine on `n` threads: rayon's pool, Web Workers
-// sharing its memory) in place of the single-threaded one. It needs shared memory
-// (a cross-origin-isolated page) and relaxed SIMD, and it has no WebGPU, so the
-// worker switches to it only when the model will run on the CPU.
-async function startThreaded(n) {
-  if (!self.crossOriginIsolated) throw new Error('the page is not cross-origin isolated, so it has no shared memory');
-  if (!globalThis.bertSentimentWasmDir.includes('relaxed')) throw new Error('this browser has no relaxed SIMD, which the threaded module uses');
-  const dir = new URL('../threads/', import.meta.url);
-  const threaded = await import(new URL('web.js', dir));
-  await threaded.default({ module_or_path: new URL('web_bg.wasm', dir) });
-  await threaded.initThreadPool(n);
-  wasm = threaded;
+// The WebAssembly module at `url`, compiled as it downloads.
+async function compile(url) {
+  const response = await fetchOk(url);
+  try {
+    return await WebAssembly.compileStreaming(response.clone());
+  } catch {
+    // A host that does not say `application/wasm`.
+    return WebAssembly.compile(await response.arrayBuffer());
+  }
 }
 
 // Each file's SHA-256 (hex), computed natively by the browser, for openModel's check
@@ -249,8 +276,22 @@ async function fetchOk(url, init) {
   return response;
 }
 
+// A file of this bundle's version kept offline already, read straight from Cache
+// Storage (`cacheName`): a warm start then skips the service worker's round trip,
+// which took five times as long for the 19 MB weights. `null` when it is not there.
+// What it holds is checked against the manifest's SHA-256 as a download is.
+async function kept(cacheName, url) {
+  if (!cacheName || !globalThis.caches) return null;
+  try {
+    const hit = await caches.match(url, { cacheName });
+    return hit?.ok ? new Uint8Array(await hit.arrayBuffer()) : null;
+  } catch {
+    return null;
+  }
+}
+
 // manifest.json, then every file it lists, with byte progress over the whole bundle.
-async function download(base, progress) {
+async function download(base, cacheName, progress) {
   const manifestUrl = `${base}manifest.json`;
   progress('download', 'manifest.json', 0, 0);
   const manifestBytes = new Uint8Array(await (await fetchOk(manifestUrl, { cache: 'no-cache' })).arrayBuffer());
@@ -278,6 +319,12 @@ async function download(base, progress) {
   const fetched = await Promise.all(manifest.files.map(async (f) => {
     // The hash in the URL makes each model version its own cache entry (as the page).
     const url = `${base}${f.name}?v=${String(f.sha256).slice(0, 16)}`;
+    const offline = await kept(cacheName, url);
+    if (offline) {
+      loaded += offline.length;
+      report(f.name, true);
+      return { name: f.name, bytes: offline, url };
+    }
     const response = await fetchOk(url);
     const reader = response.body.getReader();
     const chunks = [];
@@ -306,7 +353,6 @@ async function download(base, progress) {
   return { files, urls };
 }
 
-started.then(
-  () => self.postMessage({ ready: true, locked }),
-  (e) => self.postMessage({ ready: false, error: `the model's WebAssembly module did not start: ${message(e)}` }),
-);
+// Requests are taken from now on (each starts the module it needs); `locked` tells
+// the library whether it can watch this worker's life through the lock.
+locking.then(() => self.postMessage({ ready: true, locked }));

@@ -402,18 +402,22 @@ pub fn layer_norm<const D: usize>(
     x: Tensor<D>,
 ) -> Result<Tensor<D>, Tensor<D>> {
     let width = x.dims()[D - 1];
-    let (Some(params), Some(t)) = (Norm::new(norm, eps), flex_f32(&x)) else {
+    let Some(params) = Norm::new(norm, eps) else {
         return Err(x);
     };
-    if params.gamma().len() != width {
+    if params.gamma().len() != width || flex_f32(&x).is_none() {
         return Err(x);
     }
-    let shape = x.shape();
-    let mut data = f32s(&t.to_contiguous()).to_vec();
-    layer_norm_rows(&mut data, &params);
-    Ok(Tensor::from_primitive::<Flex>(super::f32_tensor(
-        data, shape,
-    )))
+    let Ok(mut p) = x.try_into_primitive::<Flex>() else {
+        unreachable!("checked by flex_f32 above");
+    };
+    if !p.is_contiguous() {
+        p = p.to_contiguous();
+    }
+    // In the input's buffer when it is ours alone (flex copies a shared one first).
+    let (start, end) = p.layout().contiguous_offsets().expect("contiguous");
+    layer_norm_rows(&mut p.storage_mut::<f32>()[start..end], &params);
+    Ok(Tensor::from_primitive::<Flex>(p))
 }
 
 /// LayerNorm of every row of `buf`, in place.

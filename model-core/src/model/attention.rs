@@ -11,9 +11,9 @@ use burn::prelude::*;
 use super::{layer_norm, linear, load_layer_norm, load_linear};
 use crate::config::BertConfig;
 use crate::error::Result;
-use crate::hf_names::{QKV_PARTS, fuse_qkv, qkv_name};
+use crate::hf_names::{QKV_PARTS, qkv_name};
 use crate::ops::{self, ExecutionPath};
-use crate::weights::Checkpoint;
+use crate::weights::{Checkpoint, linear_weight};
 
 /// Self-attention block of one layer.
 #[derive(Module, Debug)]
@@ -54,20 +54,18 @@ impl SelfAttention {
         device: &Device,
     ) -> Result<Self> {
         let h = config.hidden_size;
-        // Fuse on the host so the parameters are leaf tensors (trainable on autodiff devices).
-        let mut weights = Vec::with_capacity(3);
+        // Fuse on the host so the parameters are leaf tensors (trainable on autodiff
+        // devices): the three `[out, in]` weights one after another are the fused
+        // `[3h, in]` PyTorch-layout weight, which burn sees as `[h, 3h]` (`[q | k | v]`).
+        let mut weights = Vec::with_capacity(3 * h * h);
         let mut bias = Vec::with_capacity(3 * h);
         for part in QKV_PARTS {
             let name = qkv_name(prefix, part);
-            weights.push(ckpt.take_raw(&format!("{name}.weight"), &[h, h])?.data); // [out, in]
+            weights.extend(ckpt.take_raw(&format!("{name}.weight"), &[h, h])?.data);
             bias.extend(ckpt.take_raw(&format!("{name}.bias"), &[h])?.data);
         }
-        let weight = fuse_qkv([&weights[0], &weights[1], &weights[2]], h);
         let qkv = Linear {
-            weight: Param::from_tensor(Tensor::from_data(
-                TensorData::new(weight, [h, 3 * h]),
-                device,
-            )),
+            weight: Param::from_tensor(linear_weight(weights, 3 * h, h, device)),
             bias: Some(Param::from_tensor(Tensor::from_data(
                 TensorData::new(bias, [3 * h]),
                 device,

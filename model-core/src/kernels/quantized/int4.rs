@@ -58,11 +58,16 @@ pub fn dequantize(packed: &[u8], scales: &[f32], cols: usize) -> Result<Vec<f32>
         ));
     }
     let nibble = |b: u8| (((b << 4) as i8) >> 4) as f32;
-    let mut out = Vec::with_capacity(values);
-    for (bytes, &scale) in packed.chunks_exact(GROUP / 2).zip(scales) {
-        for &b in bytes {
-            out.push(nibble(b) * scale);
-            out.push(nibble(b >> 4) * scale);
+    // Written in place, group by group (pushing value by value did not vectorise).
+    let mut out = vec![0.0f32; values];
+    for ((dst, bytes), &scale) in out
+        .chunks_exact_mut(GROUP)
+        .zip(packed.chunks_exact(GROUP / 2))
+        .zip(scales)
+    {
+        for (pair, &b) in dst.chunks_exact_mut(2).zip(bytes) {
+            pair[0] = nibble(b) * scale;
+            pair[1] = nibble(b >> 4) * scale;
         }
     }
     Ok(out)
