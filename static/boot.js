@@ -8,6 +8,7 @@ import './offline-cache.js';
 // reaches it at `globalThis.bertSentiment` (web/src/client.rs), with the cache the
 // library keeps the model in for offline use.
 import { SentimentClassifier } from './lib/bert-sentiment.js';
+import { compileWasm } from './lib/compile.js';
 
 const offlineCache = globalThis.bertSentimentModelCache;
 
@@ -26,17 +27,8 @@ const page = glue();
 
 // Compiled once: the page runs it, and the library's worker gets the same module
 // (the same file: the page's module holds the library's exports too).
-async function compile(url) {
-  const response = await fetch(url);
-  try {
-    return await WebAssembly.compileStreaming(response.clone());
-  } catch {
-    // A host that does not say `application/wasm`.
-    return WebAssembly.compile(await response.arrayBuffer());
-  }
-}
 const compiled = page.then(async ({ dir }) => ({
-  module: await compile(new URL(`${dir}web_bg.wasm`, import.meta.url)),
+  module: await compileWasm(new URL(`${dir}web_bg.wasm`, import.meta.url)),
   glue: new URL(`${dir}web.js`, import.meta.url).href,
 }));
 

@@ -396,9 +396,9 @@ pub fn linear_weight(data: Vec<f32>, d_out: usize, d_in: usize, device: &Device)
     )
 }
 
-/// Row-major transpose of an `rows × cols` matrix, in square tiles so that reads and writes both stay within a few cache
-/// lines at a time: element by element, every write to a 1536-wide matrix landed on a
-/// line of its own.
+/// Row-major transpose of an `rows × cols` matrix, in square tiles so that reads and
+/// writes both stay within a few cache lines at a time: element by element, every
+/// write to a 1536-wide matrix landed on a line of its own.
 pub fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     const TILE: usize = 32;
     assert_eq!(data.len(), rows * cols, "transpose shape");

@@ -15,6 +15,7 @@
 // life lets the library notice at once when the worker dies, however it dies.
 import '../wasm-features.js';
 import './gpu-watch.js';
+import { compileWasm, fetchOk } from './compile.js';
 
 const CHUNK = 16; // texts per model call: a cancel never waits longer than one chunk
 
@@ -207,24 +208,13 @@ async function threadedEngine(engine, n) {
     if (!self.crossOriginIsolated) throw new Error('the page is not cross-origin isolated, so it has no shared memory');
     if (!globalThis.bertSentimentWasmDir.includes('relaxed')) throw new Error('this browser has no relaxed SIMD, which the threaded module uses');
     const dir = new URL('../threads/', import.meta.url);
-    const [threaded, module] = await Promise.all([import(new URL('web.js', dir)), compile(new URL('web_bg.wasm', dir))]);
+    const [threaded, module] = await Promise.all([import(new URL('web.js', dir)), compileWasm(new URL('web_bg.wasm', dir))]);
     await threaded.default({ module_or_path: module });
     if ((await threaded.chooseEngine(engine)) !== 'cpu') return { ok: true, module: null };
     await threaded.initThreadPool(n);
     return { ok: true, module: threaded };
   } catch (e) {
     return { ok: false, error: message(e) };
-  }
-}
-
-// The WebAssembly module at `url`, compiled as it downloads.
-async function compile(url) {
-  const response = await fetchOk(url);
-  try {
-    return await WebAssembly.compileStreaming(response.clone());
-  } catch {
-    // A host that does not say `application/wasm`.
-    return WebAssembly.compile(await response.arrayBuffer());
   }
 }
 
@@ -262,18 +252,6 @@ async function keepOffline(cacheName, base, files, urls) {
   } catch (e) {
     console.warn(`bert-sentiment: the model was not kept for offline use (${message(e)})`);
   }
-}
-
-// `init`: { cache: 'no-cache' } for the manifest, so a new model is seen at once.
-async function fetchOk(url, init) {
-  let response;
-  try {
-    response = await fetch(url, init);
-  } catch (e) {
-    throw new Error(`${url}: network error (${message(e)})`);
-  }
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`);
-  return response;
 }
 
 // A file of this bundle's version kept offline already, read straight from Cache
