@@ -179,8 +179,9 @@ async function load(msg) {
     }
     wasm = await singleModule(); // a failed start wins over a download error
   }
-  if (downloaded) ({ files, urls } = await downloaded);
-  const hashes = digests(files);
+  let known = null;
+  if (downloaded) ({ files, urls, known } = await downloaded);
+  const hashes = digests(files, known);
   hashes.catch(() => {});
   progress('build', null, 0, 0);
   let info;
@@ -221,14 +222,21 @@ async function threadedEngine(engine, n) {
 // Each file's SHA-256 (hex), computed natively by the browser, for openModel's check
 // against the manifest (hashing 20 MB in wasm takes a quarter of a second); none where
 // WebCrypto is missing (an insecure origin), and the module hashes the files itself.
-async function digests(files) {
+// `known`: the digests the download computed already (of the files kept offline).
+async function digests(files, known) {
   if (!globalThis.crypto?.subtle) return undefined;
-  const out = new Map();
-  await Promise.all([...files].map(async ([name, bytes]) => {
-    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
-    out.set(name, Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join(''));
+  const out = new Map(known || []);
+  await Promise.all([...files].filter(([name]) => !out.has(name)).map(async ([name, bytes]) => {
+    out.set(name, await sha256(bytes));
   }));
   return out;
+}
+
+// The SHA-256 of `bytes` in hex, as the manifest writes it; null without WebCrypto.
+async function sha256(bytes) {
+  if (!globalThis.crypto?.subtle) return null;
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 // Put a downloaded, verified bundle into Cache Storage under the URLs it came from
@@ -257,12 +265,25 @@ async function keepOffline(cacheName, base, files, urls) {
 // A file of this bundle's version kept offline already, read straight from Cache
 // Storage (`cacheName`): a warm start then skips the service worker's round trip,
 // which took five times as long for the 19 MB weights. `null` when it is not there.
-// What it holds is checked against the manifest's SHA-256 as a download is.
-async function kept(cacheName, url) {
+// Its bytes are checked against the manifest's SHA-256 here: a kept copy that no
+// longer matches (a storage fault, a write cut short) is dropped, so the caller
+// downloads the file again instead of every later start failing on the same copy.
+// `{ bytes, digest }`: `digest` is null where WebCrypto is missing (openModel then
+// checks the bytes itself).
+async function kept(cacheName, url, expected) {
   if (!cacheName || !globalThis.caches) return null;
   try {
-    const hit = await caches.match(url, { cacheName });
-    return hit?.ok ? new Uint8Array(await hit.arrayBuffer()) : null;
+    const cache = await caches.open(cacheName);
+    const hit = await cache.match(url);
+    if (!hit?.ok) return null;
+    const bytes = new Uint8Array(await hit.arrayBuffer());
+    const digest = await sha256(bytes);
+    if (digest && digest !== expected) {
+      console.warn(`bert-sentiment: the offline copy of ${url} has SHA-256 ${digest}, not the manifest's ${expected}; downloading it again`);
+      await cache.delete(url);
+      return null;
+    }
+    return { bytes, digest };
   } catch {
     return null;
   }
@@ -297,11 +318,11 @@ async function download(base, cacheName, progress) {
   const fetched = await Promise.all(manifest.files.map(async (f) => {
     // The hash in the URL makes each model version its own cache entry (as the page).
     const url = `${base}${f.name}?v=${String(f.sha256).slice(0, 16)}`;
-    const offline = await kept(cacheName, url);
+    const offline = await kept(cacheName, url, f.sha256);
     if (offline) {
-      loaded += offline.length;
+      loaded += offline.bytes.length;
       report(f.name, true);
-      return { name: f.name, bytes: offline, url };
+      return { name: f.name, bytes: offline.bytes, url, digest: offline.digest };
     }
     const response = await fetchOk(url);
     const reader = response.body.getReader();
@@ -324,11 +345,13 @@ async function download(base, cacheName, progress) {
     report(f.name, true);
     return { name: f.name, bytes, url };
   }));
-  for (const { name, bytes, url } of fetched) {
+  const known = new Map();
+  for (const { name, bytes, url, digest } of fetched) {
     files.set(name, bytes);
     urls.set(name, url);
+    if (digest) known.set(name, digest);
   }
-  return { files, urls };
+  return { files, urls, known };
 }
 
 // Requests are taken from now on (each starts the module it needs); `locked` tells

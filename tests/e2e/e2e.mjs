@@ -5,7 +5,8 @@
 //   - a clearly positive and a clearly negative review get the right label with
 //     confidence above 90%, on the CPU engine and on WebGPU (SwiftShader here);
 //   - "Why?" highlights words; batch mode with labels shows accuracy and a table;
-//   - after one visit, a reload with the network cut still classifies;
+//   - after one visit, a reload with the network cut still classifies, and an
+//     offline copy that no longer matches its SHA-256 is downloaded again;
 //   - no request ever leaves the page's origin;
 //   - faults: a model file answering 404, a file with a wrong hash, no WebGPU,
 //     and review text that tries to inject HTML/script (the CSP and text-only
@@ -236,6 +237,28 @@ async function main() {
     assert.ok(drawn.ready > 0 && drawn.label > drawn.click, JSON.stringify(drawn));
     timings.warm_ready_in_page_ms = Math.round(drawn.ready);
     timings.warm_click_to_label_in_page_ms = Math.round(drawn.label - drawn.click);
+  });
+  await step('a kept model file that no longer matches its SHA-256 is downloaded again', async () => {
+    // Overwrite the offline copy of the weights with other bytes, as a storage fault
+    // would: the next start must drop it, download the file and keep a good copy.
+    const url = await page.evaluate(async () => {
+      const cache = await caches.open(globalThis.bertSentimentModelCache);
+      const key = (await cache.keys()).find((r) => new URL(r.url).pathname.endsWith('/model.safetensors'));
+      await cache.put(key.url, new Response(new Uint8Array(1024).fill(7)));
+      return key.url;
+    });
+    await page.reload();
+    await waitReady(page);
+    assert.equal((await classify(page, POSITIVE)).label, 'positive');
+    // The copy kept again is the manifest's.
+    await page.waitForFunction(async (u) => {
+      const hit = await (await caches.open(globalThis.bertSentimentModelCache)).match(u);
+      const manifest = await (await fetch(new URL('manifest.json', u))).json();
+      const want = manifest.files.find((f) => f.name === 'model.safetensors').sha256;
+      if (!hit) return false;
+      const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', await hit.arrayBuffer()));
+      return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('') === want;
+    }, url, { timeout: 60_000, polling: 500 });
   });
   await step('user text is rendered as text, never run (CSP + text nodes)', async () => {
     await page.evaluate(() => { window.__pwned = 0; });

@@ -4,7 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{Dot, Q, QuantizedWeight, Rows};
+use super::{Dot, Q, QuantizedWeight, Rows, x86};
 
 struct Vnni;
 
@@ -13,8 +13,7 @@ impl Dot for Vnni {
 
     #[inline(always)]
     fn zero() -> __m128i {
-        // SAFETY: SSE2 is part of x86_64.
-        unsafe { _mm_setzero_si128() }
+        x86::zero()
     }
 
     #[inline(always)]
@@ -40,10 +39,7 @@ impl Dot for Vnni {
 
     #[inline(always)]
     fn finish(acc: __m128i, sums: &[i32], t: &[f32], s: f32, z: i32, out: &mut [f32]) {
-        let mut lanes = [0i32; 4];
-        // SAFETY: `lanes` holds 16 bytes.
-        unsafe { _mm_storeu_si128(lanes.as_mut_ptr() as *mut __m128i, acc) };
-        super::v::Build::finish(lanes, sums, t, s, z, out)
+        x86::finish(acc, sums, t, s, z, out)
     }
 }
 
