@@ -171,6 +171,14 @@ fn hf_export_predicts_like_the_run_and_web_export_has_a_checked_manifest() {
         serde_json::json!(["negative", "positive"])
     );
     assert_eq!(manifest["max_len"], 64);
+    let best: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("best/inference.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        manifest["temperature"], best["temperature"],
+        "the export carries the calibration fitted at the end of the run"
+    );
+    assert_eq!(manifest["exponent"], best["exponent"]);
     for f in manifest["files"].as_array().unwrap() {
         let bytes = std::fs::read(web.join(f["name"].as_str().unwrap())).unwrap();
         assert_eq!(bytes.len() as u64, f["bytes"].as_u64().unwrap());

@@ -1,7 +1,8 @@
 //! The web bundle: what `trainer export --format web` writes and the page loads.
 //!
 //! `manifest.json` names every file with its size and SHA-256, the labels, the
-//! max length and truncation the model was trained with, the weight dtype, and the
+//! max length and truncation the model was trained with, its calibration
+//! ([`crate::calibration`]), the weight dtype, and the
 //! run's test metrics and training command. Every file is checked against the
 //! manifest before it is used, so a truncated download or a stale cache entry is
 //! an error that names the file, never a model that silently predicts garbage.
@@ -9,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::calibration::Calibration;
 use crate::error::{Error, Result};
 use crate::export::WeightDtype;
 use crate::inference::InferenceOptions;
@@ -42,6 +44,10 @@ pub struct Manifest {
     pub max_len: usize,
     /// How longer texts are shortened.
     pub truncation: Truncation,
+    /// How the logits become probabilities: [`Calibration::NONE`] for a model never
+    /// calibrated (and in manifests written before calibration existed).
+    #[serde(flatten)]
+    pub calibration: Calibration,
     /// The weights file: `model.bpk` (burn's format, f32) or `model.safetensors`
     /// (Hugging Face names; f32, f16 or int8 with per-row scales).
     #[serde(default = "default_weights")]
@@ -102,6 +108,7 @@ impl Manifest {
                 format!("format `{}` is not `{FORMAT}`", m.format),
             ));
         }
+        m.calibration.check(source_name)?;
         if m.labels.len() < 2 {
             return Err(Error::config(source_name, "fewer than two labels"));
         }

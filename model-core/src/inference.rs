@@ -1,14 +1,15 @@
 //! Text in, [`Prediction`] out: tokenization, length-sorted batching with dynamic
-//! padding, the forward pass and softmax, behind one type, [`Classifier`].
+//! padding, the forward pass, and the model's logits turned into probabilities with
+//! its calibration ([`crate::calibration`]), behind one type, [`Classifier`].
 //!
 //! Results are read back with `into_data_async` in [`Classifier::predict_async`],
 //! which is the only way that works on WebGPU; native code may use the blocking
 //! [`Classifier::predict`].
 
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 use serde::ser::{SerializeMap, SerializeStruct};
 
+use crate::calibration::Calibration;
 use crate::config::BertConfig;
 use crate::error::{Error, Result};
 use crate::model::BertForSequenceClassification;
@@ -31,6 +32,16 @@ pub struct Prediction {
 }
 
 impl Prediction {
+    /// From one row of logits, through `calibration` ([`Calibration::probabilities`]).
+    pub fn from_logits(
+        labels: &[String],
+        logits: &[f32],
+        calibration: Calibration,
+        enc: &Encoded,
+    ) -> Self {
+        Self::from_probabilities(labels, &calibration.probabilities(logits), enc)
+    }
+
     /// From one row of probabilities.
     pub fn from_probabilities(labels: &[String], probs: &[f32], enc: &Encoded) -> Self {
         let (best, &confidence) = probs
@@ -115,6 +126,9 @@ pub struct Classifier {
     pub device: Device,
     /// Length, truncation, batch size.
     pub options: InferenceOptions,
+    /// How the logits become probabilities: the model's own ([`crate::calibration`]),
+    /// [`Calibration::NONE`] until [`Self::set_calibration`].
+    pub calibration: Calibration,
 }
 
 impl Classifier {
@@ -145,7 +159,15 @@ impl Classifier {
             labels,
             device,
             options,
+            calibration: Calibration::NONE,
         })
+    }
+
+    /// Show probabilities through `calibration` from now on; `source` (the file it
+    /// came from) names it when its numbers are not positive.
+    pub fn set_calibration(&mut self, calibration: Calibration, source: &str) -> Result<()> {
+        self.calibration = calibration.check(source)?;
+        Ok(())
     }
 
     /// Change length/truncation/batch size.
@@ -171,11 +193,12 @@ impl Classifier {
             .encode_batch(texts, self.options.max_len, self.options.truncation)
     }
 
-    /// Probabilities `[rows, labels]` for already-tokenized rows (one forward pass).
-    pub fn probabilities(&self, rows: &[&Encoded]) -> Tensor<2> {
+    /// Logits `[rows, labels]` for already-tokenized rows (one forward pass). They are
+    /// read back as they are and turned into probabilities on the host, in one place
+    /// ([`Calibration::probabilities`]), whatever the device.
+    pub fn logits(&self, rows: &[&Encoded]) -> Tensor<2> {
         let batch = Batch::collate(rows, self.tokenizer.pad_id());
-        let logits = self.model.forward(&batch.to_input(&self.device));
-        softmax(logits, 1)
+        self.model.forward(&batch.to_input(&self.device))
     }
 
     /// Batches of row indices, longest first, so that each batch pads little.
@@ -192,15 +215,16 @@ impl Classifier {
         &self,
         encoded: &[Encoded],
         plan: &[Vec<usize>],
-        results: Vec<Vec<f32>>,
+        logits: Vec<Vec<f32>>,
     ) -> Vec<Prediction> {
         let n = self.labels.len();
         let mut out: Vec<Option<Prediction>> = vec![None; encoded.len()];
-        for (idx, probs) in plan.iter().zip(results) {
+        for (idx, rows) in plan.iter().zip(logits) {
             for (row, &i) in idx.iter().enumerate() {
-                out[i] = Some(Prediction::from_probabilities(
+                out[i] = Some(Prediction::from_logits(
                     &self.labels,
-                    &probs[row * n..(row + 1) * n],
+                    &rows[row * n..(row + 1) * n],
+                    self.calibration,
                     &encoded[i],
                 ));
             }
@@ -215,16 +239,38 @@ impl Classifier {
     pub fn predict(&self, texts: &[&str]) -> Result<Vec<Prediction>> {
         let encoded = self.encode(texts)?;
         let plan = self.plan_batches(&encoded);
+        let results = self.read_logits(&encoded, &plan)?;
+        Ok(self.collect(&encoded, &plan, results))
+    }
+
+    /// The raw logits of `texts`, one row each in input order (blocking; native
+    /// only): what fitting a calibration, or measuring a model under several, needs.
+    #[cfg(not(target_family = "wasm"))]
+    pub fn predict_logits(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let encoded = self.encode(texts)?;
+        let plan = self.plan_batches(&encoded);
+        let n = self.labels.len();
+        let mut out = vec![Vec::new(); encoded.len()];
+        for (idx, rows) in plan.iter().zip(self.read_logits(&encoded, &plan)?) {
+            for (row, &i) in idx.iter().enumerate() {
+                out[i] = rows[row * n..(row + 1) * n].to_vec();
+            }
+        }
+        Ok(out)
+    }
+
+    #[cfg(not(target_family = "wasm"))]
+    fn read_logits(&self, encoded: &[Encoded], plan: &[Vec<usize>]) -> Result<Vec<Vec<f32>>> {
         let mut results = Vec::with_capacity(plan.len());
-        for idx in &plan {
+        for idx in plan {
             let rows: Vec<&Encoded> = idx.iter().map(|&i| &encoded[i]).collect();
             let data = self
-                .probabilities(&rows)
+                .logits(&rows)
                 .try_into_data()
                 .map_err(|e| Error::Execution(format!("{e:?}")))?;
             results.push(to_f32_vec(data)?);
         }
-        Ok(self.collect(&encoded, &plan, results))
+        Ok(results)
     }
 
     /// Classify texts, reading results back asynchronously (required on WebGPU).
@@ -240,7 +286,7 @@ impl Classifier {
         for idx in &plan {
             let rows: Vec<&Encoded> = idx.iter().map(|&i| &encoded[i]).collect();
             let data = self
-                .probabilities(&rows)
+                .logits(&rows)
                 .into_data_async()
                 .await
                 .map_err(|e| Error::Execution(format!("{e:?}")))?;

@@ -14,6 +14,8 @@
 //!   on disk or in memory.
 //! - [`bundle`]: the web bundle (`manifest.json` with hashes) the page loads, and
 //!   [`settings`]: `inference.json`, a model folder's tokenization settings.
+//! - [`calibration`]: the temperature (and exponent) that make the shown confidence mean what it
+//!   says, how it is fitted, and the expected calibration error.
 //! - [`output`]: the results format (JSONL and CSV rows) of `trainer predict` and
 //!   the page's download.
 //! - [`backend`]: flex, ndarray and wgpu chosen at run time.
@@ -24,6 +26,7 @@
 
 pub mod backend;
 pub mod bundle;
+pub mod calibration;
 pub mod config;
 pub mod error;
 pub mod export;

@@ -117,24 +117,29 @@ impl Classifier {
         let weights = weights_file(files)?;
         let num_labels = config.labels().len();
         let (model, report) = read_model(files, weights, &config, num_labels, device)?;
-        let options = match options {
-            Some(o) => o,
-            None => match files.read(InferenceSettings::FILE)? {
-                Some(bytes) => {
-                    InferenceSettings::from_json(&bytes, &files.display(InferenceSettings::FILE))?
-                        .options(InferenceOptions::default().batch_size)
-                }
-                // The defaults, within what the model's position table holds.
-                None => {
-                    let d = InferenceOptions::default();
-                    InferenceOptions {
-                        max_len: d.max_len.min(config.max_position_embeddings),
-                        ..d
-                    }
-                }
-            },
+        let settings_name = files.display(InferenceSettings::FILE);
+        let recorded = match files.read(InferenceSettings::FILE)? {
+            Some(bytes) => Some(InferenceSettings::from_json(&bytes, &settings_name)?),
+            None => None,
         };
-        let classifier = Classifier::new(model, config, tokenizer, device.clone(), options)?;
+        let options = match (options, &recorded) {
+            (Some(o), _) => o,
+            (None, Some(s)) => s.options(InferenceOptions::default().batch_size),
+            // The defaults, within what the model's position table holds.
+            (None, None) => {
+                let d = InferenceOptions::default();
+                InferenceOptions {
+                    max_len: d.max_len.min(config.max_position_embeddings),
+                    ..d
+                }
+            }
+        };
+        let mut classifier = Classifier::new(model, config, tokenizer, device.clone(), options)?;
+        // Options given for this run replace the tokenization, never the model's
+        // calibration.
+        if let Some(s) = recorded {
+            classifier.set_calibration(s.calibration, &settings_name)?;
+        }
         Ok((classifier, report))
     }
 }
@@ -168,7 +173,8 @@ fn open_bundle(
     )?;
     let options =
         options.unwrap_or_else(|| manifest.options(InferenceOptions::default().batch_size));
-    let classifier = Classifier::new(model, config, tokenizer, device.clone(), options)?;
+    let mut classifier = Classifier::new(model, config, tokenizer, device.clone(), options)?;
+    classifier.set_calibration(manifest.calibration, &files.display(MANIFEST_FILE))?;
     Ok((classifier, report))
 }
 

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use burn::tensor::Device;
+use model_core::calibration::Calibration;
 use model_core::loader::ModelFolder;
 use model_core::settings::InferenceSettings;
 use model_core::{Classifier, Truncation};
@@ -75,15 +76,34 @@ fn the_trainers_burnpack_folder_opens_to_the_model_it_saved_with_its_settings() 
         .model
         .save_burnpack(&dir.path().join("model.bpk"))
         .unwrap();
-    let settings = InferenceSettings {
+    let mut settings = InferenceSettings {
         max_len: 32,
         truncation: Truncation::Head,
+        calibration: Calibration::NONE,
     };
     std::fs::write(dir.path().join(InferenceSettings::FILE), settings.to_json()).unwrap();
     let opened = open_dir(dir.path());
     assert_eq!(opened.options.max_len, 32);
     assert_eq!(opened.options.truncation, Truncation::Head);
     assert_eq!(positive(&opened), positive(&saved));
+
+    // A recorded temperature is the model's own: options given for the run replace
+    // the tokenization, not it.
+    settings.calibration = Calibration::temperature(2.0);
+    std::fs::write(dir.path().join(InferenceSettings::FILE), settings.to_json()).unwrap();
+    let folder = ModelFolder::in_dir(dir.path()).unwrap();
+    let options = model_core::InferenceOptions {
+        max_len: 32,
+        truncation: Truncation::Head,
+        batch_size: 4,
+    };
+    let (calibrated, _) = Classifier::open(&folder, &Device::flex(), Some(options)).unwrap();
+    assert_eq!(calibrated.calibration, Calibration::temperature(2.0));
+    for (hot, cool) in positive(&opened).iter().zip(positive(&calibrated)) {
+        let logit = (hot / (1.0 - hot)).ln();
+        let want = 1.0 / (1.0 + (-logit / 2.0).exp());
+        assert!((cool - want).abs() < 1e-5, "{cool} vs {want}");
+    }
 
     // A broken inference.json is an error naming it, not silently ignored.
     std::fs::write(

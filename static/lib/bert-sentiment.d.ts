@@ -150,6 +150,14 @@ export type ClassifierInfo = {
      */
     products: "f32" | "int8";
     /**
+     * what the (centred, raised) logits are divided by before the softmax: fitted on held-out data when the model was calibrated, 1 otherwise
+     */
+    temperature: number;
+    /**
+     * the power each centred logit is raised to, keeping its sign, before that: fitted with the temperature, 1 for plain temperature scaling
+     */
+    exponent: number;
+    /**
      * the model's size in bytes
      */
     bytes: number;

@@ -52,6 +52,8 @@
  * @property {string} truncation  how longer texts are shortened ('head' or 'head+tail')
  * @property {string} dtype  how the weights are stored (f32, f16, int8)
  * @property {'f32' | 'int8'} products  the arithmetic of the matrix products
+ * @property {number} temperature  what the (centred, raised) logits are divided by before the softmax: fitted on held-out data when the model was calibrated, 1 otherwise
+ * @property {number} exponent  the power each centred logit is raised to, keeping its sign, before that: fitted with the temperature, 1 for plain temperature scaling
  * @property {number} bytes  the model's size in bytes
  * @property {number | null} accuracy  the test accuracy the bundle's manifest records, if any
  * @property {string | null} note  why the engine is not WebGPU (with engine 'auto'), or why it stopped being WebGPU (the GPU failed mid-session and the model moved to the CPU)

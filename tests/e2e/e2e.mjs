@@ -29,7 +29,7 @@ async function classify(page, text) {
     return document.querySelector('[data-testid=label]') && b && !b.disabled;
   }, null, { timeout: 120_000 });
   const label = await page.innerText('[data-testid=label]');
-  const m = label.match(/^(\w+), (\d+)% confidence$/);
+  const m = label.match(/^(\w+), [<>]?([\d.]+)% confidence$/);
   assert.ok(m, `unexpected label text: ${label}`);
   return { label: m[1].toLowerCase(), confidence: Number(m[2]), meta: await page.innerText('[data-testid=meta]') };
 }
@@ -106,7 +106,7 @@ async function main() {
     assert.equal((await classify(page, POSITIVE)).label, 'positive');
     await page.fill('#review', NEGATIVE);
     await page.press('#review', 'Control+Enter');
-    await page.waitForFunction(() => /^Negative, \d+% confidence$/.test(document.querySelector('[data-testid=label]').innerText), null, { timeout: 60_000 });
+    await page.waitForFunction(() => /^Negative, [<>]?[\d.]+% confidence$/.test(document.querySelector('[data-testid=label]').innerText), null, { timeout: 60_000 });
   });
   await step('a 1 MB paste: the page stays responsive and shows the truncation', async () => {
     const para = 'An absolute delight, the acting superb and the script witty and moving. ';

@@ -129,7 +129,7 @@ async function main() {
       await page.waitFor(() => !document.getElementById('classify').disabled, 30_000);
       await page.evaluate(() => document.getElementById('classify').click());
       await page.waitFor(() => document.querySelector('[data-testid=label]'), 120_000);
-      assert.match(await page.evaluate(() => document.querySelector('[data-testid=label]').textContent), /^Negative, \d+% confidence$/);
+      assert.match(await page.evaluate(() => document.querySelector('[data-testid=label]').textContent), /^Negative, [<>]?[\d.]+% confidence$/);
       assert.match(await page.evaluate(() => document.querySelector('[data-testid=meta]').textContent), /on CPU/);
     });
     await step('Firefox: the embed example classifies what is typed', async () => {

@@ -44,6 +44,13 @@ export async function apiSteps(page, upload, texts, expected, { prefix, browser 
     assert.ok(r.info.accuracy > 0.9, JSON.stringify(r.info));
     assert.equal(r.info.note, null);
     assert.equal(r.info.products, 'int8');
+    // The release model is calibrated (a fine-tuned BERT is over-confident): the
+    // library applies the manifest's calibration, and `classify` below matches
+    // `trainer predict`, which applies it too.
+    const manifest = await page.evaluate(async () => (await fetch('/model/manifest.json')).json());
+    assert.ok(manifest.temperature !== 1 || manifest.exponent !== 1, JSON.stringify(manifest));
+    assert.equal(r.info.temperature, Math.fround(manifest.temperature));
+    assert.equal(r.info.exponent, Math.fround(manifest.exponent ?? 1));
     assert.equal(r.info.threads, 1);
     assert.ok(r.info.maxLen >= 128, JSON.stringify(r.info));
     assert.ok(r.info.bytes > 1e6, JSON.stringify(r.info));

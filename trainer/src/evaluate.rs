@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use clap::Args;
 use model_core::backend::select_device;
+use model_core::calibration::Calibration;
 use model_core::input::Labels;
 use model_core::input::Row;
 use model_core::input::labels::map_label;
@@ -19,7 +20,7 @@ use model_core::{BertConfig, BertTokenizer, Classifier, InferenceOptions, Trunca
 use crate::data::{Columns, LabeledData, Split};
 use crate::inference_args::InferenceArgs;
 use crate::inputs::{Input, Item};
-use crate::metrics::{Accumulator, Summary};
+use crate::metrics::{Accumulator, Summary, summaries};
 use crate::progress::Progress;
 
 /// Arguments of `trainer evaluate`.
@@ -47,27 +48,52 @@ pub struct EvaluateArgs {
     pub label_column: Option<String>,
 }
 
-/// Metrics of `classifier` on `data` (labels already aligned to the classifier's).
-pub fn evaluate_classifier(
+/// The logits of every example of `data` (labels already aligned to the
+/// classifier's), with its true class: what fitting a calibration and measuring a
+/// model under several read, from one forward pass.
+pub fn labelled_logits(
     classifier: &Classifier,
     data: &LabeledData,
     progress: Option<&indicatif::ProgressBar>,
-) -> Result<Summary> {
-    let mut acc = Accumulator::new(&classifier.labels);
+) -> Result<Vec<(Vec<f32>, usize)>> {
+    let mut out = Vec::with_capacity(data.examples.len());
     for chunk in data.examples.chunks(256) {
         let texts: Vec<&str> = chunk.iter().map(|e| e.text.as_str()).collect();
-        for (p, e) in classifier.predict(&texts)?.iter().zip(chunk) {
-            let probs: Vec<f32> = p.probabilities.iter().map(|(_, x)| *x).collect();
-            acc.add(&probs, e.label);
-        }
+        let logits = classifier.predict_logits(&texts)?;
+        out.extend(logits.into_iter().zip(chunk.iter().map(|e| e.label)));
         if let Some(bar) = progress {
             bar.inc(chunk.len() as u64);
         }
     }
-    Ok(acc.summary())
+    Ok(out)
 }
 
-/// Metrics of `model` (a validation snapshot, as fine-tune holds it) on `data`.
+/// `model` (a snapshot, as fine-tune holds it) as a classifier with the run's
+/// tokenization, uncalibrated.
+pub fn snapshot_classifier(
+    model: BertForSequenceClassification,
+    config: &BertConfig,
+    tokenizer: &BertTokenizer,
+    device: &Device,
+    max_len: usize,
+    truncation: Truncation,
+) -> Result<Classifier> {
+    let options = InferenceOptions {
+        max_len,
+        truncation,
+        batch_size: 64,
+    };
+    Ok(Classifier::new(
+        model,
+        config.clone(),
+        tokenizer.clone(),
+        device.clone(),
+        options,
+    )?)
+}
+
+/// Metrics of `model` (a validation snapshot, as fine-tune holds it) on `data`,
+/// uncalibrated.
 pub fn evaluate_model(
     model: BertForSequenceClassification,
     config: &BertConfig,
@@ -77,19 +103,10 @@ pub fn evaluate_model(
     max_len: usize,
     truncation: Truncation,
 ) -> Result<Summary> {
-    let options = InferenceOptions {
-        max_len,
-        truncation,
-        batch_size: 64,
-    };
-    let classifier = Classifier::new(
-        model,
-        config.clone(),
-        tokenizer.clone(),
-        device.clone(),
-        options,
-    )?;
-    evaluate_classifier(&classifier, data, None)
+    let classifier = snapshot_classifier(model, config, tokenizer, device, max_len, truncation)?;
+    let logits = labelled_logits(&classifier, data, None)?;
+    let mut s = summaries(&classifier.labels, &logits, &[Calibration::NONE]);
+    Ok(s.remove(0))
 }
 
 pub fn run(args: EvaluateArgs) -> Result<()> {
@@ -114,12 +131,13 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
     let mut classifier = loaded.classifier;
     args.run.apply(&mut classifier);
     eprintln!(
-        "evaluating {} on {} (max length {}, {}, {} products)",
+        "evaluating {} on {} (max length {}, {}, {} products, {})",
         args.data.display(),
         selected.description,
         options.max_len,
         options.truncation,
-        classifier.matmul_precision()
+        classifier.matmul_precision(),
+        classifier.calibration
     );
     let total = if std::io::IsTerminal::is_terminal(&std::io::stderr()) || input.count_is_cheap() {
         input.count()?
@@ -143,7 +161,7 @@ fn evaluate_stream(
     args: &EvaluateArgs,
     progress: &mut Progress,
 ) -> Result<Summary> {
-    let mut acc = Accumulator::new(&classifier.labels);
+    let mut acc = Accumulator::new(&classifier.labels, classifier.calibration);
     let limit = args.limit.unwrap_or(usize::MAX);
     let mut rows = rows.into_iter().take(limit).peekable();
     while rows.peek().is_some() {

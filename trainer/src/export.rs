@@ -164,6 +164,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
                 labels: c.labels.clone(),
                 max_len: options.max_len,
                 truncation: options.truncation,
+                calibration: c.calibration,
                 weights: weights.into(),
                 dtype: args.dtype,
                 files,
@@ -176,7 +177,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
     }
     write_atomic(
         &args.out.join(InferenceSettings::FILE),
-        &InferenceSettings::of(&options).to_json(),
+        &InferenceSettings::of(&options, c.calibration).to_json(),
     )?;
     eprintln!("exported {} to {}", dir.display(), args.out.display());
     Ok(())

@@ -4,6 +4,7 @@
 pub mod allocator;
 pub mod batching;
 pub mod bench;
+pub mod calibrate;
 pub mod checkpoint;
 pub mod data;
 pub mod evaluate;
@@ -14,6 +15,7 @@ pub mod inputs;
 pub mod metrics;
 pub mod predict;
 pub mod progress;
+pub mod reliability;
 pub mod report;
 pub mod train;
 

@@ -3,6 +3,7 @@
 //! - `predict`: classify texts with any BERT classifier folder or hub id.
 //! - `fine-tune`: fine-tune a pretrained BERT on IMDb or your own labeled text.
 //! - `evaluate`: metrics of any model folder on labeled data.
+//! - `calibrate`: fit a model's temperature on labeled data and record it.
 //! - `export`: a run's model for the web page or for `transformers`.
 //! - `bench`: throughput figures comparable with the PyTorch reference.
 //! - `report`: a run folder's report written again from what it recorded.
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
-use trainer::{Interrupted, bench, evaluate, export, predict, report, train};
+use trainer::{Interrupted, bench, calibrate, evaluate, export, predict, report, train};
 
 /// Fine-tune, evaluate, export and run BERT sentiment classifiers.
 #[derive(Debug, Parser)]
@@ -30,6 +31,8 @@ enum Command {
     FineTune(Box<train::FineTuneArgs>),
     /// Evaluate a model on labeled data and print a JSON summary.
     Evaluate(evaluate::EvaluateArgs),
+    /// Fit a model's temperature (calibrated confidence) on labeled data and record it in the folder.
+    Calibrate(Box<calibrate::CalibrateArgs>),
     /// Export a run's best model for the web page or for Hugging Face `transformers`.
     Export(export::ExportArgs),
     /// Measure tokenization, inference and training-step throughput (JSON lines).
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => predict::run(args, interrupted),
         Command::FineTune(args) => train::run(*args, interrupted),
         Command::Evaluate(args) => evaluate::run(args),
+        Command::Calibrate(args) => calibrate::run(*args),
         Command::Export(args) => export::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Report(args) => report::run(args),

@@ -1,11 +1,10 @@
 //! Classification metrics from predicted probabilities and true labels: accuracy,
 //! precision/recall/F1 (of `positive` for two classes, macro-averaged otherwise),
-//! the confusion matrix and the expected calibration error.
+//! the confusion matrix, and calibration (expected calibration error and the
+//! reliability bins, [`model_core::calibration`]).
 
+use model_core::calibration::{Bin, Calibration, Reliability};
 use serde::{Deserialize, Serialize};
-
-/// Number of equal-width confidence bins for the expected calibration error.
-pub const ECE_BINS: usize = 15;
 
 /// An evaluation summary, as `trainer evaluate` prints it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,7 +19,7 @@ pub struct Summary {
     pub recall: f64,
     /// `confusion[true][predicted]` counts.
     pub confusion: Vec<Vec<usize>>,
-    /// Expected calibration error over 15 confidence bins.
+    /// Expected calibration error over [`model_core::calibration::BINS`] confidence bins.
     pub ece: f64,
     /// Mean cross-entropy of the true labels.
     pub loss: f64,
@@ -28,27 +27,55 @@ pub struct Summary {
     pub n: usize,
     /// Label names, in confusion-matrix order.
     pub labels: Vec<String>,
+    /// The calibration the probabilities were computed with (`temperature` and
+    /// `exponent` in the JSON).
+    #[serde(flatten)]
+    pub calibration: Calibration,
+    /// Confidence against accuracy bin by bin: a reliability diagram's data.
+    #[serde(default)]
+    pub reliability: Vec<Bin>,
 }
 
 /// Accumulates (probabilities, true label) pairs.
 #[derive(Debug, Clone)]
 pub struct Accumulator {
     labels: Vec<String>,
+    calibration: Calibration,
     confusion: Vec<Vec<usize>>,
-    /// Per bin: (count, sum of confidences, correct).
-    bins: Vec<(usize, f64, usize)>,
+    reliability: Reliability,
     loss_sum: f64,
     n: usize,
 }
 
+/// Summaries of the same predictions (`examples`: logits and true class) under each
+/// of `calibrations`: one forward pass measures a model before and after calibration.
+pub fn summaries(
+    labels: &[String],
+    examples: &[(Vec<f32>, usize)],
+    calibrations: &[Calibration],
+) -> Vec<Summary> {
+    calibrations
+        .iter()
+        .map(|&c| {
+            let mut acc = Accumulator::new(labels, c);
+            for (logits, truth) in examples {
+                acc.add(&c.probabilities(logits), *truth);
+            }
+            acc.summary()
+        })
+        .collect()
+}
+
 impl Accumulator {
-    /// An empty accumulator for these labels.
-    pub fn new(labels: &[String]) -> Self {
+    /// An empty accumulator for these labels, for probabilities computed under
+    /// `calibration` (recorded in the summary).
+    pub fn new(labels: &[String], calibration: Calibration) -> Self {
         let k = labels.len();
         Self {
             labels: labels.to_vec(),
+            calibration,
             confusion: vec![vec![0; k]; k],
-            bins: vec![(0, 0.0, 0); ECE_BINS],
+            reliability: Reliability::default(),
             loss_sum: 0.0,
             n: 0,
         }
@@ -62,11 +89,7 @@ impl Accumulator {
             .max_by(|a, b| a.1.total_cmp(b.1))
             .expect("non-empty probabilities");
         self.confusion[truth][pred] += 1;
-        let bin = ((conf as f64 * ECE_BINS as f64) as usize).min(ECE_BINS - 1);
-        let b = &mut self.bins[bin];
-        b.0 += 1;
-        b.1 += conf as f64;
-        b.2 += (pred == truth) as usize;
+        self.reliability.add(conf, pred == truth);
         self.loss_sum -= (probabilities[truth].max(1e-12) as f64).ln();
         self.n += 1;
     }
@@ -105,25 +128,18 @@ impl Accumulator {
             let avg = |f: fn(&(f64, f64, f64)) -> f64| all.iter().map(f).sum::<f64>() / k as f64;
             (avg(|x| x.0), avg(|x| x.1), avg(|x| x.2))
         };
-        let ece = self
-            .bins
-            .iter()
-            .filter(|b| b.0 > 0)
-            .map(|&(count, conf_sum, right)| {
-                let c = count as f64;
-                (c / n) * (right as f64 / c - conf_sum / c).abs()
-            })
-            .sum();
         Summary {
             accuracy: correct as f64 / n,
             f1,
             precision,
             recall,
             confusion: self.confusion.clone(),
-            ece,
+            ece: self.reliability.ece(),
             loss: self.loss_sum / n,
             n: self.n,
             labels: self.labels.clone(),
+            calibration: self.calibration,
+            reliability: self.reliability.bins(),
         }
     }
 }
@@ -135,7 +151,7 @@ mod tests {
     #[test]
     fn binary_metrics_by_hand() {
         let labels = vec!["negative".to_string(), "positive".to_string()];
-        let mut acc = Accumulator::new(&labels);
+        let mut acc = Accumulator::new(&labels, Calibration::NONE);
         // truth, p(positive)
         for (truth, p) in [(1, 0.9), (1, 0.8), (1, 0.3), (0, 0.2), (0, 0.6), (0, 0.1)] {
             acc.add(&[1.0 - p, p], truth);
@@ -153,11 +169,31 @@ mod tests {
     #[test]
     fn perfectly_calibrated_bins_have_zero_ece() {
         let labels = vec!["a".to_string(), "b".to_string()];
-        let mut acc = Accumulator::new(&labels);
+        let mut acc = Accumulator::new(&labels, Calibration::NONE);
         // confidence 1.0 and always right
         for _ in 0..4 {
             acc.add(&[1.0, 0.0], 0);
         }
         assert!(acc.summary().ece.abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_temperature_changes_the_calibration_not_the_predictions() {
+        let labels = vec!["negative".to_string(), "positive".to_string()];
+        let examples = vec![
+            (vec![0.0, 4.0], 1),
+            (vec![0.0, 3.0], 0),
+            (vec![2.5, 0.0], 0),
+            (vec![0.0, 1.0], 1),
+        ];
+        let calibrations = [Calibration::NONE, Calibration::temperature(2.0)];
+        let [raw, scaled] = &summaries(&labels, &examples, &calibrations)[..] else {
+            panic!("two summaries")
+        };
+        assert_eq!(raw.confusion, scaled.confusion);
+        assert_eq!(raw.accuracy, 0.75);
+        assert_eq!([raw.calibration, scaled.calibration], calibrations);
+        assert_ne!(raw.ece, scaled.ece);
+        assert_eq!(raw.reliability.iter().map(|b| b.count).sum::<usize>(), 4);
     }
 }

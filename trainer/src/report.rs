@@ -1,10 +1,12 @@
 //! The run report: `report.md` with the test metrics, confusion matrix and
-//! calibration, and the training curves as SVG (`loss.svg`, `accuracy.svg`).
+//! calibration, the training curves as SVG (`loss.svg`, `accuracy.svg`) and the
+//! reliability diagram before and after calibration (`reliability.svg`).
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use model_core::calibration::Calibration;
 use plotters::prelude::*;
 
 use crate::checkpoint::write_atomic;
@@ -107,20 +109,32 @@ pub fn run(args: ReportArgs) -> Result<()> {
         std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let results: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: not JSON: {e}", path.display()))?;
-    let test = match results.get("test") {
-        Some(t) if !t.is_null() => Some(
-            serde_json::from_value::<Summary>(t.clone())
-                .map_err(|e| anyhow::anyhow!("{}: `test` is not a summary: {e}", path.display()))?,
-        ),
-        _ => None,
+    let summary = |key: &str| -> Result<Option<Summary>> {
+        match results.get(key) {
+            Some(t) if !t.is_null() => {
+                Ok(Some(serde_json::from_value::<Summary>(t.clone()).map_err(
+                    |e| anyhow::anyhow!("{}: `{key}` is not a summary: {e}", path.display()),
+                )?))
+            }
+            _ => Ok(None),
+        }
     };
-    write(&args.run, &results, test.as_ref())?;
+    let test = summary("test")?;
+    let uncalibrated = summary("test_uncalibrated")?;
+    write(&args.run, &results, test.as_ref(), uncalibrated.as_ref())?;
     eprintln!("wrote {}", args.run.join("report.md").display());
     Ok(())
 }
 
-/// Write `report.md`, `loss.svg` and `accuracy.svg` into the run folder.
-pub fn write(run_dir: &Path, results: &serde_json::Value, test: Option<&Summary>) -> Result<()> {
+/// Write `report.md`, `loss.svg`, `accuracy.svg` and, with test metrics,
+/// `reliability.svg` into the run folder; `uncalibrated` is the same test pass at
+/// uncalibrated, when the model has a calibration.
+pub fn write(
+    run_dir: &Path,
+    results: &serde_json::Value,
+    test: Option<&Summary>,
+    uncalibrated: Option<&Summary>,
+) -> Result<()> {
     let metrics = read_metrics(run_dir)?;
     let pick = |split: Option<&str>, key: &str| -> Series {
         metrics
@@ -212,10 +226,66 @@ pub fn write(run_dir: &Path, results: &serde_json::Value, test: Option<&Summary>
             md,
             "\nECE is the expected calibration error over {} equal-width confidence bins: the average gap \
              between confidence and accuracy, weighted by how many predictions fall in each bin.",
-            crate::metrics::ECE_BINS
+            model_core::calibration::BINS
         )?;
+        calibration(&mut md, run_dir, results, s, uncalibrated)?;
     }
     write_atomic(&run_dir.join("report.md"), md.as_bytes())
+}
+
+/// The report's calibration section and `reliability.svg`.
+fn calibration(
+    md: &mut String,
+    run_dir: &Path,
+    results: &serde_json::Value,
+    test: &Summary,
+    uncalibrated: Option<&Summary>,
+) -> Result<()> {
+    let mut series = vec![];
+    if let Some(raw) = uncalibrated {
+        series.push(("uncalibrated", raw.reliability.as_slice(), RED));
+    }
+    let scaled = test.calibration.to_string();
+    series.push((scaled.as_str(), test.reliability.as_slice(), BLUE));
+    if test.reliability.is_empty() {
+        return Ok(());
+    }
+    crate::reliability::plot(
+        &run_dir.join("reliability.svg"),
+        "Reliability (test set)",
+        &series,
+    )?;
+    writeln!(md, "\n## Calibration\n")?;
+    if let Some(fit) = results.get("calibration").filter(|c| !c.is_null()) {
+        let fitted = Calibration {
+            temperature: fit["temperature"].as_f64().unwrap_or(f64::NAN) as f32,
+            exponent: fit["exponent"].as_f64().unwrap_or(1.0) as f32,
+        };
+        writeln!(
+            md,
+            "Calibration: {fitted}, fitted on {} validation reviews (ECE {} → {}, loss {:.4} → {:.4}); \
+             it maps each logit through the same increasing function before the softmax, so every \
+             prediction, and the accuracy, stays the same.\n",
+            fit["n"].as_u64().unwrap_or(0),
+            percent(fit["before"]["ece"].as_f64().unwrap_or(f64::NAN)),
+            percent(fit["after"]["ece"].as_f64().unwrap_or(f64::NAN)),
+            fit["before"]["loss"].as_f64().unwrap_or(f64::NAN),
+            fit["after"]["loss"].as_f64().unwrap_or(f64::NAN),
+        )?;
+    }
+    if let Some(raw) = uncalibrated {
+        writeln!(
+            md,
+            "| test set | ECE | loss |\n|---|---|---|\n| uncalibrated | {} | {:.4} |\n| {} | {} | {:.4} |\n",
+            percent(raw.ece),
+            raw.loss,
+            test.calibration,
+            percent(test.ece),
+            test.loss
+        )?;
+    }
+    writeln!(md, "![reliability](reliability.svg)")?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -233,6 +303,8 @@ mod tests {
             loss: 0.27594,
             n: 25000,
             labels: vec!["negative".into(), "positive".into()],
+            calibration: Calibration::NONE,
+            reliability: vec![],
         }
     }
 
@@ -257,7 +329,7 @@ mod tests {
             "best_step": 4221,
             "backend": "wgpu: NVIDIA H200 (DiscreteGpu, Vulkan)",
         });
-        write(dir.path(), &results, Some(&summary())).unwrap();
+        write(dir.path(), &results, Some(&summary()), None).unwrap();
         let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
         for line in [
             "trainer fine-tune --out runs/full",
@@ -278,10 +350,48 @@ mod tests {
     }
 
     #[test]
+    fn a_calibrated_run_reports_its_temperature_and_reliability() {
+        use model_core::calibration::Bin;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("metrics.jsonl"), "").unwrap();
+        let bin = |confidence, accuracy| Bin {
+            count: 10,
+            confidence,
+            accuracy,
+        };
+        let raw = Summary {
+            reliability: vec![bin(0.7, 0.6), bin(0.98, 0.9)],
+            ..summary()
+        };
+        let calibrated = Summary {
+            calibration: Calibration::temperature(1.8),
+            ece: 0.012,
+            loss: 0.21,
+            reliability: vec![bin(0.65, 0.6), bin(0.91, 0.9)],
+            ..summary()
+        };
+        let results = serde_json::json!({"calibration": {"temperature": 1.8, "n": 2500,
+            "before": {"ece": 0.05, "loss": 0.3}, "after": {"ece": 0.01, "loss": 0.25}}});
+        write(dir.path(), &results, Some(&calibrated), Some(&raw)).unwrap();
+        let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+        for line in [
+            "## Calibration",
+            "Calibration: temperature 1.800, fitted on 2500 validation reviews (ECE 5.00% → 1.00%, loss 0.3000 → 0.2500)",
+            "| uncalibrated | 5.57% | 0.2759 |",
+            "| temperature 1.800 | 1.20% | 0.2100 |",
+            "![reliability](reliability.svg)",
+        ] {
+            assert!(md.contains(line), "no `{line}` in:\n{md}");
+        }
+        let svg = std::fs::read_to_string(dir.path().join("reliability.svg")).unwrap();
+        assert!(svg.contains("temperature 1.800"), "{svg}");
+    }
+
+    #[test]
     fn missing_results_show_a_dash() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("metrics.jsonl"), "").unwrap();
-        write(dir.path(), &serde_json::json!({"steps": 3}), None).unwrap();
+        write(dir.path(), &serde_json::json!({"steps": 3}), None, None).unwrap();
         let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
         assert!(md.contains("| best validation accuracy | — |"), "{md}");
         assert!(!md.contains("Test set"), "{md}");

@@ -25,6 +25,8 @@ pub struct Info {
     pub truncation: String,
     pub dtype: String,
     pub products: String,
+    pub temperature: f32,
+    pub exponent: f32,
     pub bytes: u64,
     pub accuracy: Option<f64>,
     pub note: Option<String>,

@@ -85,6 +85,8 @@ struct Info {
     truncation: String,
     dtype: String,
     products: String,
+    temperature: f32,
+    exponent: f32,
     bytes: u64,
     accuracy: Option<f64>,
     note: Option<String>,
@@ -247,6 +249,8 @@ fn info_of(m: &Loaded) -> Info {
             .as_ref()
             .map_or_else(|| "f32".into(), |m| m.dtype.to_string()),
         products: if int8 { "int8" } else { "f32" }.into(),
+        temperature: c.calibration.temperature,
+        exponent: c.calibration.exponent,
         bytes: m.bytes,
         accuracy: m
             .manifest

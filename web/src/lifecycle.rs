@@ -175,8 +175,13 @@ fn describe(info: &Info) -> String {
     } else {
         ""
     };
+    let calibrated = if info.temperature == 1.0 && info.exponent == 1.0 {
+        ""
+    } else {
+        ", confidence calibrated on held-out data"
+    };
     format!(
-        "Model: {} labels ({}), {} weights{arithmetic}, {:.1} MB, max {} tokens ({}){accuracy}.",
+        "Model: {} labels ({}), {} weights{arithmetic}, {:.1} MB, max {} tokens ({}){accuracy}{calibrated}.",
         info.labels.len(),
         info.labels.join(", "),
         info.dtype,

@@ -11,6 +11,20 @@ pub fn positive_index(labels: &[String]) -> usize {
         .unwrap_or(labels.len().saturating_sub(1))
 }
 
+/// A probability as the page shows it, to one decimal: `0.9957` → `99.6%`. The page
+/// shows what the model computed, so a probability below 1 never reads `100%` (it
+/// reads `>99.9%`) and one above 0 never reads `0%` (`<0.1%`).
+pub fn percent(p: f32) -> String {
+    let shown = format!("{:.1}", p * 100.0);
+    if shown == "100.0" && p < 1.0 {
+        ">99.9%".into()
+    } else if shown == "0.0" && p > 0.0 {
+        "<0.1%".into()
+    } else {
+        format!("{shown}%")
+    }
+}
+
 /// "Positive" from "positive".
 pub fn capitalize(s: &str) -> String {
     let mut c = s.chars();
@@ -72,5 +86,15 @@ mod tests {
         assert_eq!(positive_index(&labels()), 1);
         assert_eq!(positive_index(&["pos".into(), "neg".into()]), 0);
         assert_eq!(capitalize("positive"), "Positive");
+    }
+
+    #[wasm_bindgen_test]
+    fn percentages_show_what_was_computed() {
+        assert_eq!(percent(0.99574), "99.6%");
+        assert_eq!(percent(0.5), "50.0%");
+        assert_eq!(percent(1.0), "100.0%");
+        assert_eq!(percent(0.99996), ">99.9%");
+        assert_eq!(percent(0.00004), "<0.1%");
+        assert_eq!(percent(0.0), "0.0%");
     }
 }

@@ -1,14 +1,18 @@
-//! Finishing a run: the `final/` model folder, the best model's test pass,
-//! `results.json`, the report, and the results on stdout.
+//! Finishing a run: the `final/` model folder, the best model's calibration fitted
+//! on the validation data (written into `best/inference.json`), the best model's
+//! test pass before and after calibration, `results.json`, the report, and the
+//! results on stdout.
 
 use anyhow::Result;
+use model_core::calibration::Calibration;
 use model_core::model::BertForSequenceClassification;
+use model_core::settings::InferenceSettings;
 
 use super::outputs::{log_metrics, save_model_folder};
 use super::setup::{Run, load_saved};
 use crate::checkpoint::{TrainState, write_atomic};
-use crate::evaluate::evaluate_model;
-use crate::metrics::Summary;
+use crate::evaluate::{labelled_logits, snapshot_classifier};
+use crate::metrics::{Summary, summaries};
 
 /// Write what a finished run leaves besides its checkpoints and `best/`, and print
 /// `results.json` as one line.
@@ -22,15 +26,48 @@ pub fn finish(run: &Run, model: &BertForSequenceClassification, state: &TrainSta
         "best_step": state.best_step,
         "backend": run.backend_description,
     });
+    let best = load_saved(
+        &run.config,
+        run.num_labels(),
+        &run.run_dir.join("best"),
+        &run.base_device,
+    )?;
+    let classifier = snapshot_classifier(
+        best,
+        &run.config,
+        &run.tokenizer,
+        &run.base_device,
+        s.max_len,
+        s.truncation,
+    )?;
+    let (calibration, fit) = calibrate_best(run, &classifier)?;
+    results["calibration"] = fit;
     let test_summary = match &run.test {
-        Some(_) => {
-            let summary = test_best(run, state)?;
-            results["test"] = serde_json::to_value(&summary)?;
-            Some(summary)
+        Some(test) => {
+            eprintln!(
+                "evaluating the best model on {} test reviews",
+                test.examples.len()
+            );
+            let logits = labelled_logits(&classifier, test, None)?;
+            let [raw, calibrated] = <[Summary; 2]>::try_from(summaries(
+                &classifier.labels,
+                &logits,
+                &[Calibration::NONE, calibration],
+            ))
+            .expect("two calibrations, two summaries");
+            log_test(run, state, &calibrated)?;
+            results["test"] = serde_json::to_value(&calibrated)?;
+            results["test_uncalibrated"] = serde_json::to_value(&raw)?;
+            Some((calibrated, raw))
         }
         None => None,
     };
-    crate::report::write(&run.run_dir, &results, test_summary.as_ref())?;
+    crate::report::write(
+        &run.run_dir,
+        &results,
+        test_summary.as_ref().map(|(c, _)| c),
+        test_summary.as_ref().map(|(_, r)| r),
+    )?;
     write_atomic(
         &run.run_dir.join("results.json"),
         &serde_json::to_vec_pretty(&results)?,
@@ -39,36 +76,67 @@ pub fn finish(run: &Run, model: &BertForSequenceClassification, state: &TrainSta
     Ok(())
 }
 
-/// Evaluate `best/` on the test data and log the metrics.
-fn test_best(run: &Run, state: &TrainState) -> Result<Summary> {
+/// Fit the best model's calibration on the validation data and record it in
+/// `best/inference.json`, so that everything that loads `best/` (or an export of it)
+/// shows calibrated probabilities. Returns it with the fit's figures for
+/// `results.json`.
+fn calibrate_best(
+    run: &Run,
+    classifier: &model_core::Classifier,
+) -> Result<(Calibration, serde_json::Value)> {
     let s = run.settings();
-    let test = run.test.as_ref().expect("called with test data");
     eprintln!(
-        "evaluating the best model on {} test reviews",
-        test.examples.len()
+        "fitting the calibration on {} validation reviews",
+        run.valid.examples.len()
     );
-    let best_model = load_saved(
-        &run.config,
-        run.num_labels(),
-        &run.run_dir.join("best"),
-        &run.base_device,
+    let logits = labelled_logits(classifier, &run.valid, None)?;
+    let calibration = Calibration::fit(&logits);
+    let [before, after] = <[Summary; 2]>::try_from(summaries(
+        &classifier.labels,
+        &logits,
+        &[Calibration::NONE, calibration],
+    ))
+    .expect("two calibrations, two summaries");
+    let settings = InferenceSettings {
+        max_len: s.max_len,
+        truncation: s.truncation,
+        calibration,
+    };
+    write_atomic(
+        &run.run_dir.join("best").join(InferenceSettings::FILE),
+        &settings.to_json(),
     )?;
-    let summary = evaluate_model(
-        best_model,
-        &run.config,
-        &run.tokenizer,
-        &run.base_device,
-        test,
-        s.max_len,
-        s.truncation,
-    )?;
+    eprintln!(
+        "{calibration}: validation ECE {:.4} -> {:.4}, loss {:.4} -> {:.4}",
+        before.ece, after.ece, before.loss, after.loss
+    );
+    Ok((
+        calibration,
+        serde_json::json!({
+            "temperature": calibration.temperature,
+            "exponent": calibration.exponent,
+            "fitted_on": "validation",
+            "n": after.n,
+            "before": {"ece": before.ece, "loss": before.loss},
+            "after": {"ece": after.ece, "loss": after.loss},
+        }),
+    ))
+}
+
+/// Log the best model's test metrics.
+fn log_test(run: &Run, state: &TrainState, summary: &Summary) -> Result<()> {
     log_metrics(
         &run.run_dir,
         serde_json::json!({"step": state.step, "split": "test", "accuracy": summary.accuracy, "f1": summary.f1,
-            "precision": summary.precision, "recall": summary.recall, "ece": summary.ece, "n": summary.n}),
+            "precision": summary.precision, "recall": summary.recall, "ece": summary.ece,
+            "temperature": summary.calibration.temperature,
+            "exponent": summary.calibration.exponent, "n": summary.n}),
     )?;
-    eprintln!("test accuracy {:.4} (n = {})", summary.accuracy, summary.n);
-    Ok(summary)
+    eprintln!(
+        "test accuracy {:.4}, ECE {:.4} (n = {})",
+        summary.accuracy, summary.ece, summary.n
+    );
+    Ok(())
 }
 
 #[cfg(test)]
@@ -111,6 +179,13 @@ mod tests {
             assert!(out.join("final").join(f).is_file(), "final/{f} missing");
         }
         assert_eq!(read_json(&out.join("final/inference.json"))["max_len"], 64);
+        // `best/` carries the calibration fitted on the validation data; the test
+        // summary was computed with it, and the uncalibrated one beside it.
+        let best = read_json(&out.join("best/inference.json"));
+        let t = best["temperature"]
+            .as_f64()
+            .expect("best/ has a temperature");
+        assert!(t > 0.0, "{best}");
         assert_eq!(
             read_json(&out.join("final/config.json"))["id2label"]["1"],
             "positive"
@@ -140,9 +215,30 @@ mod tests {
             .sum();
         assert_eq!(confusion, 6);
 
+        let as_f32 = |v: &serde_json::Value| v.as_f64().map(|x| x as f32);
+        assert_eq!(
+            as_f32(&results["calibration"]["temperature"]),
+            Some(t as f32)
+        );
+        assert_eq!(as_f32(&results["test"]["temperature"]), Some(t as f32));
+        assert_eq!(results["test_uncalibrated"]["temperature"], 1.0);
+        assert_eq!(
+            results["test"]["accuracy"], results["test_uncalibrated"]["accuracy"],
+            "a temperature never changes a prediction"
+        );
+        let loaded = model_core::loader::load_classifier(
+            out.join("best").to_str().unwrap(),
+            &run.base_device,
+            model_core::InferenceOptions {
+                max_len: 64,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(loaded.classifier.calibration.temperature, t as f32);
         let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
         assert_eq!(metrics.matches("\"test\"").count(), 1, "{metrics}");
-        for f in ["report.md", "loss.svg", "accuracy.svg"] {
+        for f in ["report.md", "loss.svg", "accuracy.svg", "reliability.svg"] {
             assert!(out.join(f).is_file(), "{f} missing");
         }
         let report = std::fs::read_to_string(out.join("report.md")).unwrap();

@@ -47,9 +47,11 @@ pub fn save_model_folder(
         .inner()
         .save(tmp.join("tokenizer.json"), false)
         .map_err(|e| anyhow::anyhow!("cannot save tokenizer.json: {e}"))?;
+    // Uncalibrated: the run's end fits `best/`'s calibration on the validation data.
     let inference = InferenceSettings {
         max_len: settings.max_len,
         truncation: settings.truncation,
+        calibration: model_core::calibration::Calibration::NONE,
     };
     write_atomic(&tmp.join(InferenceSettings::FILE), &inference.to_json())?;
     checkpoint::replace_dir(&tmp, &run_dir.join(name))

@@ -13,6 +13,7 @@ use crate::batch::{self, Input, PAGE};
 use crate::fetch::{blob, download_blob};
 use crate::lifecycle::{ModelState, Status};
 use crate::state::BatchState;
+use crate::text::percent;
 
 /// Rows per part of the CSV file (each becomes a blob, so the page never holds it all).
 const CSV_PART: usize = 1000;
@@ -277,7 +278,7 @@ fn results_table(state: BatchState) -> impl IntoView {
                                         <td>{r.line}</td>
                                         <td class="text">{short}</td>
                                         <td>{r.label.clone()}</td>
-                                        <td>{format!("{:.1}%", r.confidence * 100.0)}</td>
+                                        <td>{percent(r.confidence)}</td>
                                         <td>{r.expected.clone().unwrap_or_default()}</td>
                                     </tr>
                                 }

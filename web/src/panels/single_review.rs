@@ -8,7 +8,7 @@ use super::explanation::{ExplanationView, WhyButton};
 use crate::fetch::now_ms;
 use crate::lifecycle::{ModelState, Status, classify_review};
 use crate::state::{ExplainState, ReviewState, Shown};
-use crate::text::capitalize;
+use crate::text::{capitalize, percent};
 
 /// The review box, its answer, and the answer's explanation.
 #[component]
@@ -107,11 +107,15 @@ fn result_view(s: Shown) -> impl IntoView {
     } else {
         "other"
     };
-    let headline = format!("{}, {:.0}% confidence", capitalize(&p.label), pct);
+    let headline = format!(
+        "{}, {} confidence",
+        capitalize(&p.label),
+        percent(p.confidence)
+    );
     let probs = p
         .probabilities
         .iter()
-        .map(|(l, v)| format!("{l} {:.1}%", v * 100.0))
+        .map(|(l, v)| format!("{l} {}", percent(*v)))
         .collect::<Vec<_>>()
         .join(" · ");
     let truncated = p.truncated.then(|| {
