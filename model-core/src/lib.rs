@@ -22,6 +22,8 @@
 //! - [`ops`]: the one seam between the model and its kernels: which implementation
 //!   ([`ExecutionPath`]) a forward pass runs.
 //! - [`kernels`]: the CPU kernels (fused inference stack, int8 products, training ops).
+//! - [`training`] (feature `train`): the optimizer and the one training step, shared by
+//!   the native trainer and the page.
 //! - `hub` and `loader` (feature `native`): hub ids and folders on disk.
 
 pub mod backend;
@@ -44,6 +46,8 @@ pub mod ops;
 pub mod output;
 pub mod settings;
 pub mod tokenizer;
+#[cfg(feature = "train")]
+pub mod training;
 pub mod weights;
 
 pub use backend::BackendKind;

@@ -24,7 +24,7 @@ use crate::train::settings::{
     DEFAULT_CLIP, DEFAULT_LR, DEFAULT_MODEL, DEFAULT_SEED, DEFAULT_WARMUP, DEFAULT_WEIGHT_DECAY,
     check_max_len,
 };
-use crate::train::step::{Examples, Schedule, StepContext, optimizer, train_step};
+use model_core::training::{Examples, Schedule, StepContext, optimizer, train_step};
 
 /// What to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -161,9 +161,10 @@ pub fn deny() -> Result<(), String> {
 
 /// The web crate's tests in a headless browser: `cargo test` for wasm with
 /// wasm-bindgen's test runner (what `wasm-pack test` does, without installing it), in
-/// the page's own profile, so the dependencies compiled here are the ones the page
-/// build then reuses (the tests' dev-dependencies add no features to the graph; a
-/// second profile would be a second build of every crate). `driver` is
+/// the page's own profile, so most dependencies compiled here are the ones the page
+/// build then reuses (a second profile would be a second build of every crate; only
+/// what the tests' `train` feature of model-core reaches, burn's autodiff and
+/// optimizers, is built twice). `driver` is
 /// `("CHROMEDRIVER", path)` or `("GECKODRIVER", path)`.
 fn browser_tests(driver: (&str, &str), extra: &[&str]) -> Result<(), String> {
     let mut args = vec![

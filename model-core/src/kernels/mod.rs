@@ -41,13 +41,13 @@ pub mod precision;
 pub mod quantized;
 pub mod simd;
 pub mod stack;
-#[cfg(feature = "native")]
+#[cfg(feature = "train")]
 pub mod train;
 
 pub use attention::{attention_slices, self_attention};
 pub use dropout::{dropout_key, dropout_mask};
 pub use math::{erf, exp, gelu_slice};
 pub use simd::threads;
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(any(not(target_arch = "wasm32"), feature = "train"))]
 pub(crate) use simd::{Mat, matmul};
 pub(crate) use simd::{f32_tensor, f32s, flex_f32, for_chunks, multiversion};

@@ -83,9 +83,9 @@ pub(crate) fn f32_tensor(data: Vec<f32>, shape: burn::tensor::Shape) -> FlexTens
     )
 }
 
-/// A strided f32 matrix: element `(i, j)` at `ptr + i·rs + j·cs`. (Off wasm: the
-/// browser's products run on [`super::packed`].)
-#[cfg(not(target_arch = "wasm32"))]
+/// A strided f32 matrix: element `(i, j)` at `ptr + i·rs + j·cs`. (In the browser
+/// only the training ops use it: inference's products run on [`super::packed`].)
+#[cfg(any(not(target_arch = "wasm32"), feature = "train"))]
 #[derive(Clone, Copy)]
 pub(crate) struct Mat {
     ptr: *const f32,
@@ -93,7 +93,7 @@ pub(crate) struct Mat {
     cs: isize,
 }
 
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(any(not(target_arch = "wasm32"), feature = "train"))]
 impl Mat {
     pub(crate) fn new(ptr: *const f32, rs: isize, cs: isize) -> Self {
         Self { ptr, rs, cs }
@@ -107,7 +107,7 @@ impl Mat {
 /// # Safety
 /// Each view must be valid for its extent (`m×k`, `k×n`, and `m×n` for writes), and
 /// `dst` must not overlap the inputs.
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(any(not(target_arch = "wasm32"), feature = "train"))]
 #[allow(clippy::too_many_arguments)] // a product's shape, three matrices, two factors
 pub(crate) unsafe fn matmul(
     m: usize,
@@ -161,6 +161,83 @@ pub(crate) fn for_chunks(buf: &mut [f32], len: usize, f: impl Fn(usize, &mut [f3
     }
     #[cfg(not(feature = "threads"))]
     buf.chunks_mut(len).enumerate().for_each(|(i, c)| f(i, c));
+}
+
+/// [`for_chunks`] with a scratch value per worker (`init` makes one; each worker
+/// reuses its own across chunks), for jobs that need a buffer of their own.
+pub(crate) fn for_chunks_with<S>(
+    buf: &mut [f32],
+    len: usize,
+    init: impl Fn() -> S + Sync + Send,
+    f: impl Fn(&mut S, usize, &mut [f32]) + Sync + Send,
+) {
+    let len = len.max(1);
+    #[cfg(feature = "threads")]
+    {
+        use rayon::prelude::*;
+        buf.par_chunks_mut(len)
+            .enumerate()
+            .for_each_init(init, |s, (i, c)| f(s, i, c));
+    }
+    #[cfg(not(feature = "threads"))]
+    {
+        let mut s = init();
+        buf.chunks_mut(len)
+            .enumerate()
+            .for_each(|(i, c)| f(&mut s, i, c));
+    }
+}
+
+/// `f(scratch, i)` for every `i` in `0..n`, in parallel with the `threads` feature,
+/// with a scratch value per worker as in [`for_chunks_with`].
+pub(crate) fn for_each_with<S>(
+    n: usize,
+    init: impl Fn() -> S + Sync + Send,
+    f: impl Fn(&mut S, usize) + Sync + Send,
+) {
+    #[cfg(feature = "threads")]
+    {
+        use rayon::prelude::*;
+        (0..n).into_par_iter().for_each_init(init, f);
+    }
+    #[cfg(not(feature = "threads"))]
+    {
+        let mut s = init();
+        (0..n).for_each(|i| f(&mut s, i));
+    }
+}
+
+/// `fold` over the `len`-element chunks of `buf` into per-worker accumulators made by
+/// `init`, combined with `merge`: in parallel with the `threads` feature, one
+/// accumulator in order otherwise.
+pub(crate) fn fold_chunks<A: Send>(
+    buf: &[f32],
+    len: usize,
+    init: impl Fn() -> A + Sync + Send,
+    fold: impl Fn(&mut A, &[f32]) + Sync + Send,
+    merge: impl Fn(&mut A, A) + Sync + Send,
+) -> A {
+    let len = len.max(1);
+    #[cfg(feature = "threads")]
+    {
+        use rayon::prelude::*;
+        buf.par_chunks(len)
+            .fold(&init, |mut a, c| {
+                fold(&mut a, c);
+                a
+            })
+            .reduce(&init, |mut a, b| {
+                merge(&mut a, b);
+                a
+            })
+    }
+    #[cfg(not(feature = "threads"))]
+    {
+        let _ = &merge;
+        let mut a = init();
+        buf.chunks(len).for_each(|c| fold(&mut a, c));
+        a
+    }
 }
 
 /// `f()`, run on one of rayon's threads with the `threads` feature (inline when

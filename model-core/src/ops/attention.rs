@@ -26,7 +26,7 @@ pub fn attention(
         ExecutionPath::FusedCpu if queries == seq => {
             crate::kernels::self_attention(&qkv, &padding_mask, heads)
         }
-        #[cfg(feature = "native")]
+        #[cfg(feature = "train")]
         ExecutionPath::CpuTraining => {
             crate::kernels::train::attention_block(&qkv, &padding_mask, heads, queries, dropout)
         }

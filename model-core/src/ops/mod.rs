@@ -8,7 +8,7 @@
 //! | path | when | what runs |
 //! |---|---|---|
 //! | [`ExecutionPath::FusedCpu`] | flex (CPU), f32, no autodiff: inference | the whole encoder stack as one kernel ([`crate::kernels::stack`]), f32 or int8 products ([`MatmulPrecision`]) |
-//! | [`ExecutionPath::CpuTraining`] | flex with autodiff, native builds: fine-tuning on the CPU | burn's modules with this crate's autodiff ops: projections, attention core, GELU, dropout masks ([`crate::kernels::train`]) |
+//! | [`ExecutionPath::CpuTraining`] | flex with autodiff (the `train` feature): fine-tuning on the CPU, natively and in the browser | burn's modules with this crate's autodiff ops: projections, attention core, GELU, dropout masks ([`crate::kernels::train`]) |
 //! | [`ExecutionPath::Generic`] | anything else: wgpu (WebGPU, Vulkan, Metal), CUDA, ndarray, other dtypes | burn's generic ops |
 //!
 //! Each kernel still declines input it cannot take (a shape that does not chain, a
@@ -46,8 +46,8 @@ impl ExecutionPath {
         }
         match device.is_autodiff() {
             false => Self::FusedCpu,
-            // The training ops need burn's autodiff crate, a native-only dependency.
-            true if cfg!(feature = "native") => Self::CpuTraining,
+            // The training ops need burn's autodiff crate (the `train` feature).
+            true if cfg!(feature = "train") => Self::CpuTraining,
             true => Self::Generic,
         }
     }
@@ -71,7 +71,7 @@ impl std::fmt::Display for ExecutionPath {
 /// `linear.forward(x)`; while training on the CPU, one autodiff op with its bias fused
 /// and no output copies ([`crate::kernels::train::linear`]).
 pub fn linear<const D: usize>(path: ExecutionPath, linear: &Linear, x: Tensor<D>) -> Tensor<D> {
-    #[cfg(feature = "native")]
+    #[cfg(feature = "train")]
     if path == ExecutionPath::CpuTraining
         && let Some(y) = crate::kernels::train::linear(linear, &x)
     {
@@ -107,7 +107,7 @@ pub fn gelu<const D: usize>(path: ExecutionPath, x: Tensor<D>) -> Tensor<D> {
             Ok(y) => y,
             Err(x) => burn::tensor::activation::gelu(x),
         },
-        #[cfg(feature = "native")]
+        #[cfg(feature = "train")]
         ExecutionPath::CpuTraining => match crate::kernels::train::gelu(&x) {
             Some(y) => y,
             None => burn::tensor::activation::gelu(x),

@@ -4,8 +4,8 @@
 //!
 //! - [`settings`]: the recipe, as flags and as the run's `run.json`.
 //! - [`setup`]: the run folder, data, model, devices and resume state.
-//! - [`step`]: the optimizer and one optimisation step (also what `trainer bench`
-//!   times).
+//! - the optimizer and the one optimisation step are model-core's
+//!   [`model_core::training`], shared with the page (and what `trainer bench` times).
 //! - [`epochs`]: the loop: logging, checkpoints, validation, Ctrl-C, divergence.
 //! - [`finish`]: the final model, the test pass, `results.json` and the report.
 
@@ -19,7 +19,8 @@ pub mod finish;
 mod outputs;
 pub mod settings;
 pub mod setup;
-pub mod step;
+#[cfg(test)]
+mod step_tests;
 #[cfg(test)]
 mod testing;
 

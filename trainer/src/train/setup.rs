@@ -20,9 +20,9 @@ use model_core::tokenizer::Encoded;
 use model_core::{BertConfig, BertTokenizer};
 
 use super::settings::{FineTuneArgs, RunConfig, Settings, check_max_len};
-use super::step::{Examples, Schedule, StepContext, optimizer};
 use crate::checkpoint::{self, TrainState, write_atomic};
 use crate::data::{self, LabeledData, Split};
+use model_core::training::{Examples, Schedule, StepContext, optimizer};
 
 /// Everything a run needs once set up; the same from the first step to the last.
 pub struct Run {

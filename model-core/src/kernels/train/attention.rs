@@ -8,12 +8,11 @@ use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, unary};
 use burn_flex::Flex;
-use rayon::prelude::*;
 
 use super::attention_backward::{BlockSaved, Dims, block_backward, mul_into};
 use super::{Ad, on_flex_autodiff, track};
 use crate::kernels::math::exp_row;
-use crate::kernels::simd::SyncPtr;
+use crate::kernels::simd::{SyncPtr, for_chunks_with};
 use crate::kernels::{Mat, f32_tensor, f32s, matmul};
 
 /// Attention for training as one autodiff op on flex: `[batch, seq, 3·hidden]` fused
@@ -118,8 +117,7 @@ pub(super) fn attention_block_keyed(
     let mut ctx = vec![0.0f32; batch * queries * hidden];
     let x = f32s(&input);
     let out = SyncPtr(ctx.as_mut_ptr());
-    let p_blocks = probs.par_chunks_mut(dims.block()).enumerate();
-    p_blocks.for_each_init(Vec::new, |dropped, (pair, p)| {
+    for_chunks_with(&mut probs, dims.block(), Vec::new, |dropped, pair, p| {
         let (b, h) = (pair / heads, pair % heads);
         let keep = &keep[b * dims.seq..(b + 1) * dims.seq];
         // SAFETY: pair (b, h) writes only rows of sequence `b` and columns of head `h`

@@ -3,9 +3,8 @@
 //! `∂p = ∂p' ⊙ mask`, `∂q = ∂s·k`, `∂k = ∂sᵀ·q`.
 
 use burn_flex::FlexTensor;
-use rayon::prelude::*;
 
-use crate::kernels::simd::{LANES, SyncPtr};
+use crate::kernels::simd::{LANES, SyncPtr, for_each_with};
 use crate::kernels::{Mat, f32_tensor, f32s, matmul};
 
 /// Shapes of one attention block.
@@ -55,7 +54,8 @@ pub(super) fn block_backward(grad: FlexTensor, saved: &BlockSaved) -> FlexTensor
     let mut gqkv = vec![0.0f32; batch * seq * 3 * hidden];
     let out = SyncPtr(gqkv.as_mut_ptr());
     let x = f32s(&saved.qkv);
-    (0..batch * heads).into_par_iter().for_each_init(
+    for_each_with(
+        batch * heads,
         || (Vec::new(), Vec::new()),
         |(mask, gp), pair| {
             // SAFETY: pair (b, h) writes only sequence b's rows, head h's q, k and v

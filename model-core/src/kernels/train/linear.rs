@@ -8,6 +8,7 @@ use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 
 use super::{Ad, flex_shaped, on_flex_autodiff, track};
+use crate::kernels::simd::fold_chunks;
 use crate::kernels::{Mat, f32_tensor, f32s, matmul};
 
 /// `x·W + b` on a tracked flex tensor (`[.., d_in]` → `[.., d_out]`) with its own
@@ -177,9 +178,16 @@ impl<'a> Strided<'a> {
     }
 }
 
+/// gemm's own threads: rayon's natively; none in the browser, where gemm is built
+/// without them (its rayon feature is a native build's).
+#[cfg(not(target_arch = "wasm32"))]
+const GEMM_THREADS: gemm::Parallelism = gemm::Parallelism::Rayon(0);
+#[cfg(target_arch = "wasm32")]
+const GEMM_THREADS: gemm::Parallelism = gemm::Parallelism::None;
+
 /// `dst[m, n] = lhs[m, k] · rhs[k, n]` (row-major), or `+=` onto `dst`'s values with
 /// `accumulate`; a fresh `dst` (`accumulate` false) is filled without being zeroed
-/// first. On rayon's threads.
+/// first. On rayon's threads natively ([`GEMM_THREADS`]).
 fn gemm_into(
     dst: &mut Vec<f32>,
     accumulate: bool,
@@ -214,7 +222,7 @@ fn gemm_into(
             Mat::new(lhs.data.as_ptr().add(lhs.offset), lhs.rs, lhs.cs),
             Mat::new(rhs.data.as_ptr().add(rhs.offset), rhs.rs, rhs.cs),
             1.0f32,
-            gemm::Parallelism::Rayon(0),
+            GEMM_THREADS,
         );
         if !accumulate {
             dst.set_len(m * n);
@@ -224,26 +232,17 @@ fn gemm_into(
 
 /// Σ over the rows of `g` (`[rows, width]`), in parallel: the bias gradient.
 fn column_sums(g: &[f32], width: usize) -> Vec<f32> {
-    use rayon::prelude::*;
     if width == 0 {
         return Vec::new();
     }
-    let block = (16_384 / width.max(1)).max(1) * width.max(1);
-    g.par_chunks(block)
-        .fold(
-            || vec![0.0f32; width],
-            |mut acc, rows| {
-                add_rows_into(&mut acc, rows);
-                acc
-            },
-        )
-        .reduce(
-            || vec![0.0f32; width],
-            |mut a, b| {
-                add_rows_into(&mut a, &b);
-                a
-            },
-        )
+    let block = (16_384 / width).max(1) * width;
+    fold_chunks(
+        g,
+        block,
+        || vec![0.0f32; width],
+        |acc, rows| add_rows_into(acc, rows),
+        |a, b| add_rows_into(a, &b),
+    )
 }
 
 crate::kernels::multiversion! {
