@@ -165,6 +165,7 @@ pub(crate) fn for_chunks(buf: &mut [f32], len: usize, f: impl Fn(usize, &mut [f3
 
 /// [`for_chunks`] with a scratch value per worker (`init` makes one; each worker
 /// reuses its own across chunks), for jobs that need a buffer of their own.
+#[cfg(feature = "train")]
 pub(crate) fn for_chunks_with<S>(
     buf: &mut [f32],
     len: usize,
@@ -190,6 +191,7 @@ pub(crate) fn for_chunks_with<S>(
 
 /// `f(scratch, i)` for every `i` in `0..n`, in parallel with the `threads` feature,
 /// with a scratch value per worker as in [`for_chunks_with`].
+#[cfg(feature = "train")]
 pub(crate) fn for_each_with<S>(
     n: usize,
     init: impl Fn() -> S + Sync + Send,
@@ -210,6 +212,7 @@ pub(crate) fn for_each_with<S>(
 /// `fold` over the `len`-element chunks of `buf` into per-worker accumulators made by
 /// `init`, combined with `merge`: in parallel with the `threads` feature, one
 /// accumulator in order otherwise.
+#[cfg(feature = "train")]
 pub(crate) fn fold_chunks<A: Send>(
     buf: &[f32],
     len: usize,
