@@ -14,6 +14,8 @@
 //!   on disk or in memory.
 //! - [`bundle`]: the web bundle (`manifest.json` with hashes) the page loads, and
 //!   [`settings`]: `inference.json`, a model folder's tokenization settings.
+//! - [`package`]: a classifier's files in memory (the web bundle, `config.json`,
+//!   `tokenizer.json`), for `trainer export` and the page's `exportBundle`.
 //! - [`calibration`]: the temperature (and exponent) that make the shown confidence mean what it
 //!   says, how it is fitted, and the expected calibration error.
 //! - [`output`]: the results format (JSONL and CSV rows) of `trainer predict` and
@@ -44,6 +46,7 @@ pub mod model;
 pub mod open;
 pub mod ops;
 pub mod output;
+pub mod package;
 pub mod settings;
 pub mod tokenizer;
 #[cfg(feature = "train")]

@@ -30,6 +30,26 @@ export class SentimentClassifier {
      * @returns {Promise<ExplainedPhrase[]>}
      */
     explain(text: string, options?: RequestOptions): Promise<ExplainedPhrase[]>;
+    /**
+     * Fine-tune the model on labelled examples, in its worker, on its engine. The
+     * fine-tuned model (in the model's own dtype, calibrated on the held-out part) is
+     * used from then on; until the run ends, and after a cancelled or failed one, the
+     * model before answers.
+     * @param {LabelledExample[]} examples
+     * @param {FineTuneSettings} [settings]
+     * @param {FineTuneOptions} [options]
+     * @returns {Promise<FineTuneReport>}
+     */
+    fineTune(examples: LabelledExample[], settings?: FineTuneSettings, options?: FineTuneOptions): Promise<FineTuneReport>;
+    /**
+     * The model's web bundle, as `trainer export --format web` writes it (`manifest.json`
+     * with every file's SHA-256, the weights, `tokenizer.json`, `config.json`): what
+     * `trainer predict --model`, `load({ files })` and the page's "Use your own model"
+     * open.
+     * @param {RequestOptions} [options]
+     * @returns {Promise<Map<string, Uint8Array>>}
+     */
+    exportBundle(options?: RequestOptions): Promise<Map<string, Uint8Array>>;
     /** End the worker and free the model. Later calls reject. */
     dispose(): void;
     #private;
@@ -175,6 +195,120 @@ export type RequestOptions = {
      * abort the request: its promise rejects with an AbortError
      */
     signal?: AbortSignal;
+};
+export type LabelledExample = {
+    text: string;
+    /**
+     * one of the model's labels (any case), or its class index
+     */
+    label: string | number;
+};
+export type FineTuneSettings = {
+    /**
+     * passes over the training examples (default 2)
+     */
+    epochs?: number;
+    /**
+     * peak learning rate: warmup over the first 10% of steps, then linear decay (default 5e-5, the trainer's)
+     */
+    learningRate?: number;
+    /**
+     * examples per step (default 16)
+     */
+    batchSize?: number;
+    /**
+     * tokens per training text (default 128)
+     */
+    maxLen?: number;
+    /**
+     * what trains: every parameter (default), the head (pooler and classifier) only, or the top N transformer layers and the head
+     */
+    layers?: "all" | "head" | number;
+    /**
+     * the fraction of the examples held out (stratified, seeded) to score the model before and after and to fit its calibration (default 0.2; 0 holds none out)
+     */
+    validation?: number;
+    /**
+     * of the split, the data order and dropout (default 42)
+     */
+    seed?: number;
+};
+export type FineTuneProgress = {
+    stage: "prepare" | "train" | "finish";
+    /**
+     * steps done
+     */
+    step: number;
+    /**
+     * steps of the whole run
+     */
+    steps: number;
+    /**
+     * the epoch (0-based) of the last step
+     */
+    epoch?: number;
+    /**
+     * the last step's mean cross-entropy
+     */
+    loss?: number;
+    /**
+     * training examples per second so far
+     */
+    samplesPerSecond?: number;
+    /**
+     * the time the remaining steps will take at that rate
+     */
+    etaSeconds?: number;
+};
+export type FineTuneOptions = {
+    onProgress?: (p: FineTuneProgress) => void;
+    /**
+     * cancel the run between two steps: its promise rejects with an AbortError and the model before stays
+     */
+    signal?: AbortSignal;
+};
+export type HeldOutScores = {
+    accuracy: number;
+    /**
+     * mean cross-entropy of the raw logits
+     */
+    loss: number;
+    /**
+     * after: expected calibration error with the fitted calibration
+     */
+    ece?: number;
+    /**
+     * after: the same with the raw logits
+     */
+    eceUncalibrated?: number;
+};
+export type FineTuneReport = {
+    /**
+     * the model before, on the held-out examples (null when none are held out)
+     */
+    before: HeldOutScores | null;
+    /**
+     * the fine-tuned model, on the same examples
+     */
+    after: HeldOutScores | null;
+    steps: number;
+    examples: {
+        train: number;
+        validation: number;
+    };
+    /**
+     * the whole run, scoring and packaging included
+     */
+    seconds: number;
+    /**
+     * training examples per second of the steps
+     */
+    samplesPerSecond: number;
+    /**
+     * the fitted calibration (1 with nothing held out)
+     */
+    temperature: number;
+    exponent: number;
 };
 export type ClassifyOptions = {
     /**

@@ -61,6 +61,48 @@
  * @typedef {object} RequestOptions
  * @property {AbortSignal} [signal]  abort the request: its promise rejects with an AbortError
  *
+ * @typedef {object} LabelledExample
+ * @property {string} text
+ * @property {string | number} label  one of the model's labels (any case), or its class index
+ *
+ * @typedef {object} FineTuneSettings
+ * @property {number} [epochs]  passes over the training examples (default 2)
+ * @property {number} [learningRate]  peak learning rate: warmup over the first 10% of steps, then linear decay (default 5e-5, the trainer's)
+ * @property {number} [batchSize]  examples per step (default 16)
+ * @property {number} [maxLen]  tokens per training text (default 128)
+ * @property {'all' | 'head' | number} [layers]  what trains: every parameter (default), the head (pooler and classifier) only, or the top N transformer layers and the head
+ * @property {number} [validation]  the fraction of the examples held out (stratified, seeded) to score the model before and after and to fit its calibration (default 0.2; 0 holds none out)
+ * @property {number} [seed]  of the split, the data order and dropout (default 42)
+ *
+ * @typedef {object} FineTuneProgress
+ * @property {'prepare' | 'train' | 'finish'} stage
+ * @property {number} step  steps done
+ * @property {number} steps  steps of the whole run
+ * @property {number} [epoch]  the epoch (0-based) of the last step
+ * @property {number} [loss]  the last step's mean cross-entropy
+ * @property {number} [samplesPerSecond]  training examples per second so far
+ * @property {number} [etaSeconds]  the time the remaining steps will take at that rate
+ *
+ * @typedef {object} FineTuneOptions
+ * @property {(p: FineTuneProgress) => void} [onProgress]
+ * @property {AbortSignal} [signal]  cancel the run between two steps: its promise rejects with an AbortError and the model before stays
+ *
+ * @typedef {object} HeldOutScores
+ * @property {number} accuracy
+ * @property {number} loss  mean cross-entropy of the raw logits
+ * @property {number} [ece]  after: expected calibration error with the fitted calibration
+ * @property {number} [eceUncalibrated]  after: the same with the raw logits
+ *
+ * @typedef {object} FineTuneReport
+ * @property {HeldOutScores | null} before  the model before, on the held-out examples (null when none are held out)
+ * @property {HeldOutScores | null} after  the fine-tuned model, on the same examples
+ * @property {number} steps
+ * @property {{train: number, validation: number}} examples
+ * @property {number} seconds  the whole run, scoring and packaging included
+ * @property {number} samplesPerSecond  training examples per second of the steps
+ * @property {number} temperature  the fitted calibration (1 with nothing held out)
+ * @property {number} exponent
+ *
  * @typedef {object} ClassifyOptions
  * @property {AbortSignal} [signal]  abort the request: its promise rejects with an AbortError
  * @property {boolean} [spans]  also say which parts of each text the model read (`read`)
@@ -167,6 +209,42 @@ export class SentimentClassifier {
     return this.#request({ op: 'explain', text }, options);
   }
 
+  /**
+   * Fine-tune the model on labelled examples, in its worker, on its engine. The
+   * fine-tuned model (in the model's own dtype, calibrated on the held-out part) is
+   * used from then on; until the run ends, and after a cancelled or failed one, the
+   * model before answers.
+   * @param {LabelledExample[]} examples
+   * @param {FineTuneSettings} [settings]
+   * @param {FineTuneOptions} [options]
+   * @returns {Promise<FineTuneReport>}
+   */
+  async fineTune(examples, settings = {}, options = {}) {
+    if (!Array.isArray(examples)) throw new TypeError('fineTune: expected an array of { text, label }');
+    examples.forEach((e, i) => {
+      if (typeof e?.text !== 'string' || !(typeof e.label === 'string' || Number.isInteger(e.label))) {
+        throw new TypeError(`fineTune: examples[${i}] is not { text: string, label: string | number }`);
+      }
+    });
+    const report = await this.#request({ op: 'fineTune', examples, settings }, options, options.onProgress);
+    // A worker started after this one dies loads the fine-tuned model, not the one before.
+    const files = await this.#request({ op: 'exportBundle' });
+    this.#source = { ...this.#source, source: { files } };
+    return report;
+  }
+
+  /**
+   * The model's web bundle, as `trainer export --format web` writes it (`manifest.json`
+   * with every file's SHA-256, the weights, `tokenizer.json`, `config.json`): what
+   * `trainer predict --model`, `load({ files })` and the page's "Use your own model"
+   * open.
+   * @param {RequestOptions} [options]
+   * @returns {Promise<Map<string, Uint8Array>>}
+   */
+  async exportBundle(options = {}) {
+    return this.#request({ op: 'exportBundle' }, options);
+  }
+
   /** End the worker and free the model. Later calls reject. */
   dispose() {
     this.#disposed = true;
@@ -242,8 +320,9 @@ export class SentimentClassifier {
   /**
    * @param {object} message
    * @param {RequestOptions} [options]
+   * @param {Function} [onProgress]
    */
-  async #request(message, { signal } = {}) {
+  async #request(message, { signal } = {}, onProgress = undefined) {
     if (this.#disposed) throw new Error('the classifier was disposed');
     if (!this.#info) throw new Error('the classifier is not loaded: await SentimentClassifier.load() first');
     signal?.throwIfAborted();
@@ -251,7 +330,7 @@ export class SentimentClassifier {
       // The last worker died: start another with the same model.
       await this.#load();
     }
-    return this.#send(message, undefined, signal);
+    return this.#send(message, onProgress, signal);
   }
 
   // Posted at once, before the worker has started: it queues the request (a bundle

@@ -5,13 +5,15 @@
 //   in:  { id, op: 'load', source: { url } | { files: Map<name, Uint8Array> }, engine, offlineCache,
 //          threads, strictThreads }
 //        { id, op: 'classify', texts, spans }   { id, op: 'explain', text }   { op: 'cancel', id }
+//        { id, op: 'fineTune', examples, settings }   { id, op: 'exportBundle' }
 //        { op: 'start', module, glue } first (see `told` below)
 //   out: { ready: true, locked } once it takes requests (locked: it holds the Web Lock it is named after);
 //        { id, progress: { stage, file, loaded, total } } while loading;
+//        { id, progress: { stage, step, steps, epoch, loss, samplesPerSecond, etaSeconds } } while fine-tuning;
 //        { id, ok: true, value, info } or { id, ok: false, error } for each request
 //        (`info`: the model's description after it, when a model is loaded).
-// Requests queue; a cancelled one is dropped before it starts, and a running
-// classification stops between its chunks. A Web Lock held for the worker's whole
+// Requests queue; a cancelled one is dropped before it starts, a running
+// classification stops between its chunks, and a fine-tune between its steps. A Web Lock held for the worker's whole
 // life lets the library notice at once when the worker dies, however it dies.
 import '../wasm-features.js';
 import './gpu-watch.js';
@@ -141,11 +143,64 @@ async function handle(msg) {
     }
     case 'explain':
       return wasm.explainText(msg.text);
+    case 'fineTune':
+      return fineTune(msg);
+    case 'exportBundle':
+      return wasm.exportBundle();
     case 'dispose':
       wasm.disposeModel();
       return null;
     default:
       throw new Error(`unknown request '${msg.op}'`);
+  }
+}
+
+// A fine-tuning run, a step at a time (tuning.rs): progress after each step, a
+// cancel let in before each. The model before stays current until the run ends, so
+// a cancel or a failure leaves it working.
+async function fineTune(msg) {
+  const progress = (p) => self.postMessage({ id: msg.id, progress: p });
+  const t0 = performance.now();
+  progress({ stage: 'prepare', step: 0, steps: 0 });
+  const started = await wasm.fineTuneStart(msg.examples, msg.settings ?? {});
+  const tTrain = performance.now();
+  let samples = 0;
+  try {
+    for (let s = 0; s < started.steps; s++) {
+      await new Promise((r) => setTimeout(r, 0));
+      if (cancelled.has(msg.id)) {
+        wasm.fineTuneCancel();
+        return null;
+      }
+      const st = await wasm.fineTuneStep();
+      samples += st.samples;
+      const seconds = (performance.now() - tTrain) / 1000;
+      progress({
+        stage: 'train',
+        step: st.step,
+        steps: st.steps,
+        epoch: st.epoch,
+        loss: st.loss,
+        samplesPerSecond: samples / seconds,
+        etaSeconds: ((started.steps - st.step) * seconds) / st.step,
+      });
+    }
+    const trainSeconds = (performance.now() - tTrain) / 1000;
+    progress({ stage: 'finish', step: started.steps, steps: started.steps });
+    const done = await wasm.fineTuneFinish();
+    return {
+      before: started.before,
+      after: done.after,
+      steps: started.steps,
+      examples: { train: started.train, validation: started.validation },
+      seconds: (performance.now() - t0) / 1000,
+      samplesPerSecond: samples / trainSeconds,
+      temperature: done.temperature,
+      exponent: done.exponent,
+    };
+  } catch (e) {
+    wasm.fineTuneCancel();
+    throw e;
   }
 }
 

@@ -5,6 +5,8 @@
 //   - a clearly positive and a clearly negative review get the right label with
 //     confidence above 90%, on the CPU engine and on WebGPU (SwiftShader here);
 //   - "Why?" highlights words; batch mode with labels shows accuracy and a table;
+//   - "Teach it your texts" fine-tunes the loaded model, downloads it as a tar and
+//     goes back to the release model;
 //   - after one visit, a reload with the network cut still classifies, and an
 //     offline copy that no longer matches its SHA-256 is downloaded again;
 //   - no request ever leaves the page's origin;
@@ -12,6 +14,7 @@
 //     and review text that tries to inject HTML/script (the CSP and text-only
 //     rendering must keep it inert).
 // Screenshots and a timings JSON go to ARTIFACTS.
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { strict as assert } from 'node:assert';
@@ -19,6 +22,7 @@ import {
   ARTIFACTS, NEGATIVE, PAGE_URL, POSITIVE, TINY, assertSameOrigin, finish, launch,
   startHeartbeat, step, stopHeartbeat, timings, tinyBundle, waitReady,
 } from './harness.mjs';
+import { ruleExamples } from './library-tune.mjs';
 
 async function classify(page, text) {
   await page.fill('#review', text);
@@ -283,6 +287,34 @@ async function main() {
     const m = probs.match(/negative ([\d.]+)% · positive ([\d.]+)%/);
     assert.ok(m, probs);
     assert.ok(Math.abs(Number(m[2]) / 100 - golden.probabilities[0][1]) < 6e-4, `${probs} vs PyTorch ${golden.probabilities[0]}`);
+  });
+  await step('teach it your texts: fine-tunes the loaded model, downloads it as a tar, goes back to the release model', async () => {
+    // The tiny model from disk, on the engine chosen above (WebGPU, SwiftShader here).
+    const csv = ['text,label', ...ruleExamples(40).map((e) => `${e.text},${e.label}`)].join('\n');
+    await page.fill('#teach-input', csv);
+    await page.click('.teach details summary');
+    for (const [id, value] of [['#teach-epochs', '4'], ['#teach-lr', '1e-2'], ['#teach-batch', '10'], ['#teach-held-out', '25']]) {
+      await page.fill(id, value);
+    }
+    await page.click('#teach-start');
+    await page.waitForSelector('[data-testid=teach-report], .teach [role=alert]', { timeout: 240_000 });
+    const failed = await page.$('.teach [role=alert]');
+    assert.equal(failed && (await failed.innerText()), null);
+    const report = await page.innerText('[data-testid=teach-report]');
+    timings.page_teach_report = report;
+    assert.match(report, /^Held-out accuracy [\d.]+% → [\d.]+% on 10 examples; 30 examples trained in .* \([\d.]+ examples\/s\)\. Confidence calibrated/);
+    assert.match(await page.innerText('footer'), /held-out accuracy/);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#teach-download')]);
+    assert.equal(download.suggestedFilename(), 'personalized-model.tar');
+    const tarPath = join(ARTIFACTS, 'personalized-model.tar');
+    await download.saveAs(tarPath);
+    const listed = spawnSync('tar', ['-tf', tarPath], { encoding: 'utf8' });
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.deepEqual(listed.stdout.trim().split('\n').sort(), ['config.json', 'manifest.json', 'model.bpk', 'tokenizer.json'].map((n) => `personalized-model/${n}`));
+    await page.click('#teach-release');
+    await page.waitForFunction(() => /test accuracy/.test(document.querySelector('footer').innerText), null, { timeout: 120_000 });
+    await waitReady(page);
+    assert.equal((await classify(page, POSITIVE)).label, 'positive');
   });
   await step('no request left the origin', async () => {
     assertSameOrigin(run.requests);

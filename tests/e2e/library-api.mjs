@@ -6,12 +6,14 @@
 //     probabilities are within 1e-4 (`expected`: that command's JSONL for `texts`);
 //   - faults: a bad URL, a wrong hash, classify before load and after dispose, empty
 //     input, an aborted request, a worker that dies mid-request;
-//   - the main thread never blocks while the worker classifies 64 reviews.
+//   - the main thread never blocks while the worker classifies 64 reviews;
+//   - fine-tuning and exportBundle (library-tune.mjs), on the tiny bundle from disk.
 // The page must have the module at `window.lib`.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { strict as assert } from 'node:assert';
 import { NEGATIVE, POSITIVE, TINY, startHeartbeat, step as runStep, stopHeartbeat, timings, tinyBundle } from './harness.mjs';
+import { tuneSteps } from './library-tune.mjs';
 
 /**
  * @param {{ evaluate: (fn: Function, arg?: any) => Promise<any> }} page
@@ -224,4 +226,5 @@ export async function apiSteps(page, upload, texts, expected, { prefix, browser 
     assert.match(r.disposed, /disposed/);
   });
 
+  await tuneSteps(page, { prefix, browser });
 }

@@ -13,6 +13,7 @@ use anyhow::{Context, Result, anyhow, bail};
 pub use model_core::input::Columns;
 use model_core::input::Labels;
 pub use model_core::input::labels::MAX_CLASS_INDEX;
+pub use model_core::input::split::{SplitMix64, split_validation};
 use model_core::input::stream::{Format, read_all};
 pub use model_core::input::{Example, LabeledData, sentiment_labels};
 use model_core::input::{csv, labels};
@@ -246,56 +247,6 @@ pub fn align_labels(
     )?)
 }
 
-/// A small deterministic PRNG (SplitMix64): the data order must be the same for a
-/// seed on every machine and every version of every crate, or resume breaks.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(pub u64);
-
-impl SplitMix64 {
-    /// Next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Fisher–Yates shuffle.
-    pub fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = (self.next_u64() % (i as u64 + 1)) as usize;
-            items.swap(i, j);
-        }
-    }
-}
-
-/// Split off a seeded, stratified validation set of `fraction` of `data`.
-pub fn split_validation(data: LabeledData, fraction: f64, seed: u64) -> (LabeledData, LabeledData) {
-    let mut rng = SplitMix64(seed ^ 0x005E_ED0F_5A11);
-    let mut train = Vec::new();
-    let mut valid = Vec::new();
-    for class in 0..data.labels.len() {
-        let mut idx: Vec<&Example> = data.examples.iter().filter(|e| e.label == class).collect();
-        rng.shuffle(&mut idx);
-        let n_valid = ((idx.len() as f64) * fraction).round() as usize;
-        valid.extend(idx[..n_valid].iter().map(|e| (*e).clone()));
-        train.extend(idx[n_valid..].iter().map(|e| (*e).clone()));
-    }
-    rng.shuffle(&mut train);
-    rng.shuffle(&mut valid);
-    (
-        LabeledData {
-            examples: train,
-            labels: data.labels.clone(),
-        },
-        LabeledData {
-            examples: valid,
-            labels: data.labels,
-        },
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,15 +262,5 @@ mod tests {
             imdb_entry("aclImdb/train/unsup/7_0.txt", Split::Train),
             None
         );
-    }
-
-    #[test]
-    fn shuffle_is_reproducible() {
-        let mut a: Vec<u32> = (0..100).collect();
-        let mut b = a.clone();
-        SplitMix64(7).shuffle(&mut a);
-        SplitMix64(7).shuffle(&mut b);
-        assert_eq!(a, b);
-        assert_ne!(a, (0..100).collect::<Vec<_>>());
     }
 }

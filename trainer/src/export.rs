@@ -8,9 +8,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use model_core::InferenceOptions;
 use model_core::backend::{BackendKind, select_device};
-use model_core::bundle::{FORMAT, Manifest, ManifestFile};
-use model_core::export::{WeightDtype, hf_state_dict, to_safetensors, to_safetensors_as};
+use model_core::export::{WeightDtype, hf_state_dict, to_safetensors};
 use model_core::loader::load_classifier;
+use model_core::package::{BundleNotes, config_json, tokenizer_json, web_bundle};
 use model_core::settings::InferenceSettings;
 
 use crate::checkpoint::write_atomic;
@@ -83,30 +83,15 @@ pub fn run(args: ExportArgs) -> Result<()> {
     let c = &loaded.classifier;
     fs::create_dir_all(&args.out)
         .with_context(|| format!("--out {}: cannot create", args.out.display()))?;
-    let mut config = c.config.clone();
-    config.extra.insert(
-        "architectures".into(),
-        serde_json::json!(["BertForSequenceClassification"]),
-    );
-    config.extra.insert("model_type".into(), "bert".into());
-    write_atomic(
-        &args.out.join("config.json"),
-        &serde_json::to_vec_pretty(&config)?,
-    )?;
-    let tokenizer_bytes = c
-        .tokenizer
-        .inner()
-        .to_string(false)
-        .map_err(|e| anyhow::anyhow!("cannot serialise the tokenizer: {e}"))?
-        .into_bytes();
-    write_atomic(&args.out.join("tokenizer.json"), &tokenizer_bytes)?;
     match args.format {
         Format::Hf => {
+            write_atomic(&args.out.join("config.json"), &config_json(c)?)?;
+            write_atomic(&args.out.join("tokenizer.json"), &tokenizer_json(c)?)?;
             let st = to_safetensors(&hf_state_dict(&c.model)?)?;
             write_atomic(&args.out.join("model.safetensors"), &st)?;
             let tok_config = serde_json::json!({
                 "tokenizer_class": "BertTokenizer", "do_lower_case": true,
-                "model_max_length": config.max_position_embeddings,
+                "model_max_length": c.config.max_position_embeddings,
                 "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]", "unk_token": "[UNK]", "mask_token": "[MASK]"
             });
             write_atomic(
@@ -115,26 +100,6 @@ pub fn run(args: ExportArgs) -> Result<()> {
             )?;
         }
         Format::Web => {
-            let weights = if args.dtype == WeightDtype::F32 {
-                let tmp = args.out.join("model.bpk.tmp");
-                c.model.save_burnpack(&tmp)?;
-                fs::rename(&tmp, args.out.join("model.bpk"))?;
-                "model.bpk"
-            } else {
-                let st = to_safetensors_as(&hf_state_dict(&c.model)?, args.dtype)?;
-                write_atomic(&args.out.join("model.safetensors"), &st)?;
-                "model.safetensors"
-            };
-            // A folder exported before with another dtype must not keep both.
-            for stale in ["model.bpk", "model.safetensors"] {
-                if stale != weights {
-                    let _ = fs::remove_file(args.out.join(stale));
-                }
-            }
-            let mut files = Vec::new();
-            for name in [weights, "tokenizer.json", "config.json"] {
-                files.push(ManifestFile::of(name, &fs::read(args.out.join(name))?));
-            }
             let results: serde_json::Value = fs::read_to_string(args.run.join("results.json"))
                 .ok()
                 .and_then(|t| serde_json::from_str(&t).ok())
@@ -159,20 +124,22 @@ pub fn run(args: ExportArgs) -> Result<()> {
                     .cloned()
                     .unwrap_or(serde_json::Value::Null),
             };
-            let manifest = Manifest {
-                format: FORMAT.into(),
-                labels: c.labels.clone(),
-                max_len: options.max_len,
-                truncation: options.truncation,
-                calibration: c.calibration,
-                weights: weights.into(),
-                dtype: args.dtype,
-                files,
+            let notes = BundleNotes {
                 metrics,
                 training: run_config,
                 note: args.note.clone(),
             };
-            write_atomic(&args.out.join("manifest.json"), &manifest.to_json())?;
+            let files = web_bundle(c, args.dtype, notes)?;
+            // A folder exported before with another dtype must not keep both.
+            for stale in ["model.bpk", "model.safetensors"] {
+                if !files.iter().any(|(name, _)| name == stale) {
+                    let _ = fs::remove_file(args.out.join(stale));
+                }
+            }
+            // The manifest last: a folder cut short holds no manifest naming files it lacks.
+            for (name, bytes) in &files {
+                write_atomic(&args.out.join(name), bytes)?;
+            }
         }
     }
     write_atomic(

@@ -2,6 +2,7 @@
 
 use clap::Args;
 use model_core::backend::BackendKind;
+use model_core::bundle::{MANIFEST_FILE, Manifest};
 use model_core::settings::InferenceSettings;
 use model_core::{Classifier, InferenceOptions, MatmulPrecision, Truncation};
 
@@ -38,19 +39,36 @@ impl InferenceArgs {
     }
 
     /// The options for `model`: flags first, then what the model folder recorded
-    /// (`inference.json`, written by `fine-tune` and `export`), then the defaults
-    /// (256 tokens, head+tail). A broken `inference.json` is an error naming it.
+    /// (`inference.json`, written by `fine-tune` and `export`; else a web bundle's
+    /// `manifest.json`, as the page's "Download the model" and `exportBundle` give
+    /// it), then the defaults (256 tokens, head+tail). A broken `inference.json` or
+    /// manifest is an error naming it.
     pub fn options(&self, model: &str) -> model_core::Result<InferenceOptions> {
-        let recorded = InferenceSettings::read_dir(std::path::Path::new(model))?;
+        let dir = std::path::Path::new(model);
+        let recorded = match InferenceSettings::read_dir(dir)? {
+            Some(s) => Some((s.max_len, s.truncation)),
+            None => manifest_settings(dir)?,
+        };
         Ok(InferenceOptions {
-            max_len: self.max_len.or(recorded.map(|r| r.max_len)).unwrap_or(256),
+            max_len: self.max_len.or(recorded.map(|r| r.0)).unwrap_or(256),
             truncation: self
                 .truncation
-                .or(recorded.map(|r| r.truncation))
+                .or(recorded.map(|r| r.1))
                 .unwrap_or_default(),
             batch_size: self.batch_size,
         })
     }
+}
+
+/// The max length and truncation a web bundle's manifest in `dir` records, if there
+/// is one.
+fn manifest_settings(dir: &std::path::Path) -> model_core::Result<Option<(usize, Truncation)>> {
+    let path = dir.join(MANIFEST_FILE);
+    let Ok(bytes) = std::fs::read(&path) else {
+        return Ok(None);
+    };
+    let manifest = Manifest::parse(&bytes, &path.display().to_string())?;
+    Ok(Some((manifest.max_len, manifest.truncation)))
 }
 
 #[cfg(test)]
@@ -96,5 +114,24 @@ mod tests {
         std::fs::write(dir.path().join("inference.json"), "{\"max_len\": \"long\"}").unwrap();
         let err = args(None, None).options(model).unwrap_err().to_string();
         assert!(err.contains("inference.json"), "{err}");
+    }
+
+    #[test]
+    fn a_bundle_without_inference_json_gives_its_manifests_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().to_str().unwrap();
+        let file = |name: &str| serde_json::json!({"name": name, "bytes": 1, "sha256": "00"});
+        let manifest = serde_json::json!({
+            "format": model_core::bundle::FORMAT, "labels": ["negative", "positive"],
+            "max_len": 64, "truncation": "head", "weights": "model.bpk",
+            "files": [file("model.bpk"), file("config.json"), file("tokenizer.json")],
+        });
+        std::fs::write(dir.path().join(MANIFEST_FILE), manifest.to_string()).unwrap();
+        let o = args(None, None).options(model).unwrap();
+        assert_eq!((o.max_len, o.truncation), (64, Truncation::Head));
+        assert_eq!(args(Some(32), None).options(model).unwrap().max_len, 32);
+        std::fs::write(dir.path().join(MANIFEST_FILE), "{").unwrap();
+        let err = args(None, None).options(model).unwrap_err().to_string();
+        assert!(err.contains("manifest.json"), "{err}");
     }
 }

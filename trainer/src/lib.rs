@@ -2,7 +2,6 @@
 //! that tests and the fuzz targets (`tests/fuzz/`) can call directly.
 
 pub mod allocator;
-pub mod batching;
 pub mod bench;
 pub mod calibrate;
 pub mod checkpoint;

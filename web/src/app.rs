@@ -14,7 +14,8 @@ use crate::panels::batch::BatchPanel;
 use crate::panels::engine_bar::EngineBar;
 use crate::panels::model_panel::{ModelPanel, reload};
 use crate::panels::single_review::SingleReview;
-use crate::state::{BatchState, ExplainState, ReviewState};
+use crate::panels::teach::TeachPanel;
+use crate::state::{BatchState, ExplainState, ReviewState, TeachState};
 
 /// Mount the page on `<body>` with the model served next to it in `model/`.
 pub fn mount() {
@@ -40,6 +41,7 @@ pub fn App(source: ModelSource) -> impl IntoView {
     provide_context(review);
     provide_context(ExplainState::default());
     provide_context(BatchState::default());
+    provide_context(TeachState::default());
     spawn_local(reload(model, review));
     view! {
         <header class="top">
@@ -54,6 +56,7 @@ pub fn App(source: ModelSource) -> impl IntoView {
             <ModelPanel />
             <SingleReview />
             <BatchPanel />
+            <TeachPanel />
         </main>
         <footer>
             <span>{move || model.model_info.get().unwrap_or_default()}</span>

@@ -65,6 +65,52 @@ pub struct Progress {
     pub total: f64,
 }
 
+/// `fineTune`'s `onProgress` argument.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TuneProgress {
+    pub stage: String,
+    pub step: usize,
+    pub steps: usize,
+    #[serde(default)]
+    pub loss: Option<f64>,
+    #[serde(default)]
+    pub samples_per_second: Option<f64>,
+    #[serde(default)]
+    pub eta_seconds: Option<f64>,
+}
+
+/// Held-out scores in `fineTune`'s report.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeldOut {
+    pub accuracy: f64,
+    pub loss: f64,
+    #[serde(default)]
+    pub ece: Option<f64>,
+    #[serde(default)]
+    pub ece_uncalibrated: Option<f64>,
+}
+
+/// How many examples trained and how many were held out.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Split {
+    pub train: usize,
+    pub validation: usize,
+}
+
+/// What `fineTune` resolves to.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TuneReport {
+    pub before: Option<HeldOut>,
+    pub after: Option<HeldOut>,
+    pub steps: usize,
+    pub examples: Split,
+    pub seconds: f64,
+    pub samples_per_second: f64,
+}
+
 /// Where to load a model from.
 pub enum Source<'a> {
     /// A bundle folder's URL, relative to the page.
@@ -200,6 +246,46 @@ impl Remote {
         let classify = method(&self.0, "classify")?;
         let out = settle(classify.call2(&self.0, &list, &options)).await?;
         serde_wasm_bindgen::from_value(out).map_err(|e| format!("clf.classify: {e}"))
+    }
+
+    /// `clf.fineTune(examples, settings, { onProgress, signal })`: `examples` as
+    /// `{ text, label }` objects and `settings` as the library names them.
+    pub async fn fine_tune(
+        &self,
+        examples: &JsValue,
+        settings: &JsValue,
+        mut on_progress: impl FnMut(TuneProgress) + 'static,
+        signal: &web_sys::AbortSignal,
+    ) -> Result<TuneReport, String> {
+        let progress = Closure::<dyn FnMut(JsValue)>::new(move |p: JsValue| {
+            if let Ok(p) = serde_wasm_bindgen::from_value::<TuneProgress>(p) {
+                on_progress(p);
+            }
+        });
+        let options = Object::new();
+        set(&options, "onProgress", progress.as_ref());
+        set(&options, "signal", signal);
+        let fine_tune = method(&self.0, "fineTune")?;
+        let out = settle(fine_tune.call3(&self.0, examples, settings, &options)).await;
+        drop(progress);
+        serde_wasm_bindgen::from_value(out?).map_err(|e| format!("clf.fineTune: {e}"))
+    }
+
+    /// `clf.exportBundle()`: the model's bundle, file by file.
+    pub async fn export_bundle(&self) -> Result<Vec<(String, Vec<u8>)>, String> {
+        let export = method(&self.0, "exportBundle")?;
+        let map: Map = settle(export.call0(&self.0)).await?.unchecked_into();
+        let mut files = Vec::new();
+        for entry in map.entries() {
+            let pair: Array = entry.map_err(message)?.unchecked_into();
+            let name = pair
+                .get(0)
+                .as_string()
+                .ok_or("exportBundle: a file without a name")?;
+            let bytes: Uint8Array = pair.get(1).unchecked_into();
+            files.push((name, bytes.to_vec()));
+        }
+        Ok(files)
     }
 
     /// `clf.dispose()`: the worker and its model go.

@@ -3,7 +3,7 @@
 //!
 //! - [`app`]: the Leptos page (client-side rendering): mounts it and lays out the panels.
 //! - `panels`: one module per feature (engine bar, model, one review, explanation,
-//!   many reviews), each taking its state from context.
+//!   many reviews, teach it your texts), each taking its state from context.
 //! - [`state`]: each feature's signals, provided as context.
 //! - [`batch`]: many reviews from a file of any size, the results in the page's
 //!   storage (IndexedDB), so a reload loses nothing.
@@ -11,12 +11,15 @@
 //! - [`client`]: the page's handle on the JS library's `SentimentClassifier`.
 //! - [`explain`]: a review's reading and explanation through the model (page and library).
 //! - [`library`]: the wasm exports the JS library's worker calls (`static/lib/`).
+//! - [`tuning`]: the worker's fine-tuning (`clf.fineTune`) and `clf.exportBundle`.
 //! - [`occlusion`]: what the model reads of a review, and the "Why?" explanation (DOM-free).
 //! - [`engine`]: WebGPU through burn's wgpu, flex on wasm as the fallback.
 //! - [`fetch`]: file input, downloads, timers, the service worker's registration.
 //! - [`text`]: labels and text ranges (DOM-free).
+//! - [`archive`]: a tar of a bundle's files, the page's download of a fine-tuned model.
 
 pub mod app;
+pub mod archive;
 pub mod batch;
 pub mod client;
 pub mod engine;
@@ -28,6 +31,7 @@ pub mod occlusion;
 mod panels;
 pub mod state;
 pub mod text;
+pub mod tuning;
 
 #[cfg(feature = "page")]
 unsafe extern "C" {

@@ -27,9 +27,9 @@ use crate::text::utf16_range;
 /// A model's files by name, with the SHA-256s the worker had the browser compute
 /// (WebCrypto, natively) for checking them against the bundle's manifest.
 #[derive(Clone)]
-struct Files {
-    bytes: HashMap<String, Vec<u8>>,
-    sha256: HashMap<String, String>,
+pub(crate) struct Files {
+    pub(crate) bytes: HashMap<String, Vec<u8>>,
+    pub(crate) sha256: HashMap<String, String>,
 }
 
 impl ModelFiles for Files {
@@ -48,27 +48,27 @@ impl ModelFiles for Files {
 
 /// The model a worker holds, with the files it came from (to rebuild it on the CPU
 /// when the GPU gives out).
-struct Loaded {
-    classifier: Classifier,
-    engine: Engine,
-    manifest: Option<Manifest>,
-    files: Files,
-    bytes: u64,
+pub(crate) struct Loaded {
+    pub(crate) classifier: Classifier,
+    pub(crate) engine: Engine,
+    pub(crate) manifest: Option<Manifest>,
+    pub(crate) files: Files,
+    pub(crate) bytes: u64,
     /// Why the engine is not WebGPU, or why it stopped being WebGPU.
-    note: Option<String>,
+    pub(crate) note: Option<String>,
 }
 
 thread_local! {
     static MODEL: RefCell<Option<Rc<Loaded>>> = const { RefCell::new(None) };
 }
 
-fn current() -> Result<Rc<Loaded>, JsError> {
+pub(crate) fn current() -> Result<Rc<Loaded>, JsError> {
     MODEL
         .with(|m| m.borrow().clone())
         .ok_or_else(|| JsError::new("no model is loaded: await SentimentClassifier.load() first"))
 }
 
-fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+pub(crate) fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| JsError::new(&e.to_string()))
@@ -77,7 +77,7 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
 /// What `clf.info` shows.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Info {
+pub(crate) struct Info {
     engine: &'static str,
     threads: usize,
     labels: Vec<String>,
@@ -175,7 +175,7 @@ pub async fn open_model(
 
 /// Open `files` on `device` and warm the model up: the first pass compiles GPU
 /// pipelines and touches every weight, now rather than on the first request.
-async fn build(
+pub(crate) async fn build(
     files: &Files,
     engine: Engine,
     device: &burn::tensor::Device,
@@ -227,7 +227,7 @@ async fn run(encoded: Vec<Encoded>) -> Result<Vec<Prediction>, String> {
     }
 }
 
-fn info_of(m: &Loaded) -> Info {
+pub(crate) fn info_of(m: &Loaded) -> Info {
     let c = &m.classifier;
     let int8 = m.engine == Engine::Cpu && c.matmul_precision() == MatmulPrecision::Int8;
     Info {
@@ -386,6 +386,13 @@ pub async fn explain_text(text: String) -> Result<JsValue, JsError> {
         })
         .collect();
     to_js(&out)
+}
+
+/// Make `loaded` the worker's model (the one before it is dropped).
+pub(crate) fn install(loaded: Loaded) -> Rc<Loaded> {
+    let loaded = Rc::new(loaded);
+    MODEL.with(|m| *m.borrow_mut() = Some(loaded.clone()));
+    loaded
 }
 
 /// Drop the model (its weights and GPU buffers go with it).

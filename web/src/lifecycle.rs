@@ -12,7 +12,7 @@ use std::rc::Rc;
 use leptos::prelude::*;
 use model_core::Prediction;
 
-use crate::client::{Classified, Info, Remote, Source};
+use crate::client::{Classified, Info, Remote, Source, TuneProgress, TuneReport};
 use crate::engine::Engine;
 use crate::fetch::now_ms;
 use crate::text::byte_range;
@@ -70,6 +70,8 @@ pub struct ModelState {
     pub busy: RwSignal<bool>,
     /// When the model first became ready, in page milliseconds.
     pub first_prediction_ms: RwSignal<Option<f64>>,
+    /// The model is one fine-tuned in this page (not the page's source).
+    pub personal: RwSignal<bool>,
 }
 
 impl ModelState {
@@ -88,6 +90,7 @@ impl ModelState {
             threads: RwSignal::new(None),
             busy: RwSignal::new(false),
             first_prediction_ms: RwSignal::new(None),
+            personal: RwSignal::new(false),
         }
     }
 }
@@ -156,19 +159,22 @@ async fn open(
         old.dispose();
     }
     state.remote.set_value(Some(Rc::new(remote)));
+    state.personal.set(false);
     state.labels.set(info.labels.clone());
-    state.model_info.set(Some(describe(&info)));
+    state.model_info.set(Some(describe(&info, false)));
     state.engine.set(Some(info.engine()));
     state.threads.set(Some(info.threads));
     state.info.set_value(Some(info.clone()));
     Ok(info)
 }
 
-/// The footer's line about the model.
-fn describe(info: &Info) -> String {
+/// The footer's line about the model (`personal`: fine-tuned in this page, whose
+/// accuracy is on the held-out part of the user's examples).
+fn describe(info: &Info, personal: bool) -> String {
+    let scored_on = if personal { "held-out" } else { "test" };
     let accuracy = info
         .accuracy
-        .map(|a| format!(", test accuracy {:.2}%", a * 100.0))
+        .map(|a| format!(", {scored_on} accuracy {:.2}%", a * 100.0))
         .unwrap_or_default();
     let arithmetic = if info.products == "int8" {
         " (int8 arithmetic)"
@@ -209,7 +215,9 @@ fn follow(state: ModelState, remote: &Remote) {
     if Some(info.engine()) != state.engine.get_untracked() {
         state.engine.set(Some(info.engine()));
         state.notice.set(info.note.clone());
-        state.model_info.set(Some(describe(&info)));
+        state
+            .model_info
+            .set(Some(describe(&info, state.personal.get_untracked())));
     }
     state.info.set_value(Some(info));
 }
@@ -287,4 +295,36 @@ pub async fn classify_review(state: ModelState, text: &str) -> Result<Option<Rea
         truncation: info.truncation,
         windows,
     }))
+}
+
+/// Fine-tune the page's model in the library's worker on `examples` (JS `{ text,
+/// label }` objects) with `settings` (as the library names them), progress to
+/// `on_progress`, cancelled by `signal`. The fine-tuned model answers from then on; on
+/// failure or cancel the model before stays.
+pub async fn fine_tune(
+    state: ModelState,
+    examples: &wasm_bindgen::JsValue,
+    settings: &wasm_bindgen::JsValue,
+    on_progress: impl FnMut(TuneProgress) + 'static,
+    signal: &web_sys::AbortSignal,
+) -> Result<TuneReport, String> {
+    let remote = state.remote.get_value().ok_or("the model is not loaded")?;
+    state.busy.set(true);
+    let out = remote
+        .fine_tune(examples, settings, on_progress, signal)
+        .await;
+    state.busy.set(false);
+    let report = out?;
+    let info = remote.info()?;
+    state.personal.set(true);
+    state.labels.set(info.labels.clone());
+    state.model_info.set(Some(describe(&info, true)));
+    state.info.set_value(Some(info));
+    Ok(report)
+}
+
+/// The page's model as a web bundle, file by file.
+pub async fn export_bundle(state: ModelState) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let remote = state.remote.get_value().ok_or("the model is not loaded")?;
+    remote.export_bundle().await
 }

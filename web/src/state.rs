@@ -10,6 +10,7 @@ use leptos::prelude::*;
 use model_core::Prediction;
 
 use crate::batch::record::{Estimate, RunRecord, StoredRow};
+use crate::client::{TuneProgress, TuneReport};
 use crate::engine::Engine;
 use crate::occlusion::Explanation;
 
@@ -71,4 +72,59 @@ pub struct BatchState {
     pub follow: RwSignal<bool>,
     /// Why the input could not be read or the run stopped.
     pub error: RwSignal<Option<String>>,
+}
+
+/// Fine-tuning on the user's own examples ([`crate::panels::teach`]): the examples,
+/// the settings as typed (read when a run starts, errors naming the setting), and
+/// the run.
+#[derive(Clone, Copy)]
+pub struct TeachState {
+    /// Pasted examples (JSONL, or CSV/TSV with a header).
+    pub text: RwSignal<String>,
+    /// A picked file of examples: its name and bytes.
+    pub file: RwSignal<Option<(String, std::sync::Arc<Vec<u8>>)>>,
+    pub epochs: RwSignal<String>,
+    pub learning_rate: RwSignal<String>,
+    pub batch_size: RwSignal<String>,
+    pub max_len: RwSignal<String>,
+    /// `all`, `head` or a number of top layers.
+    pub layers: RwSignal<String>,
+    /// The held-out share, in percent.
+    pub held_out: RwSignal<String>,
+    pub seed: RwSignal<String>,
+    /// A run is going.
+    pub running: RwSignal<bool>,
+    /// Where the run going stands.
+    pub progress: RwSignal<Option<TuneProgress>>,
+    /// The last run's report.
+    pub report: RwSignal<Option<TuneReport>>,
+    /// Why the examples could not be read, or the run failed.
+    pub error: RwSignal<Option<String>>,
+    /// Cancels the run going.
+    pub abort: StoredValue<Option<web_sys::AbortController>, LocalStorage>,
+}
+
+impl Default for TeachState {
+    /// The settings start at the library's defaults (model-core's); the max length
+    /// blank, which the library caps at the model's positions.
+    fn default() -> Self {
+        let d = model_core::training::TuneSettings::default();
+        Self {
+            text: RwSignal::new(String::new()),
+            file: RwSignal::new(None),
+            epochs: RwSignal::new(d.epochs.to_string()),
+            learning_rate: RwSignal::new(format!("{:e}", d.learning_rate)),
+            batch_size: RwSignal::new(d.batch_size.to_string()),
+            // Blank: the library's default, within the model's positions.
+            max_len: RwSignal::new(String::new()),
+            layers: RwSignal::new(d.layers.to_string()),
+            held_out: RwSignal::new(format!("{}", (d.validation * 100.0).round())),
+            seed: RwSignal::new(d.seed.to_string()),
+            running: RwSignal::new(false),
+            progress: RwSignal::new(None),
+            report: RwSignal::new(None),
+            error: RwSignal::new(None),
+            abort: StoredValue::new_local(None),
+        }
+    }
 }

@@ -275,6 +275,9 @@ pub fn e2e() -> Result<(), String> {
     let expected = artifacts.join("trainer-predict.jsonl");
     trainer_predict(&texts, &expected)?;
     let (texts, expected) = (texts.to_string_lossy(), expected.to_string_lossy());
+    // The trainer also opens the bundle the browser fine-tuned and exported.
+    let trainer = trainer()?;
+    let trainer_s = trainer.to_string_lossy().to_string();
     run_in(
         &e2e_dir,
         "node",
@@ -284,6 +287,7 @@ pub fn e2e() -> Result<(), String> {
             ("ARTIFACTS", &artifacts_s),
             ("TEXTS", &texts),
             ("EXPECTED", &expected),
+            ("TRAINER", &trainer_s),
         ],
     )?;
     // The library's API again, in Firefox (the CPU engine), where it is installed.
@@ -299,6 +303,7 @@ pub fn e2e() -> Result<(), String> {
                 ("EXPECTED", &expected),
                 ("FIREFOX", &firefox),
                 ("GECKODRIVER", &gecko),
+                ("TRAINER", &trainer_s),
             ],
         )?,
         Err(missing) => {
@@ -306,7 +311,6 @@ pub fn e2e() -> Result<(), String> {
         }
     }
     // Many reviews in the page against `trainer predict` on the same file.
-    let trainer = trainer()?;
     crate::many_reviews::many_reviews(
         &url,
         &artifacts,

@@ -9,6 +9,7 @@
 //! - [`labels`]: labels as written in files, turned into class indices (from the data
 //!   for training, onto a model's labels for evaluation and the page);
 //! - [`confusion`]: accuracy and the confusion matrix;
+//! - [`split`]: the seeded PRNG, and the stratified held-out split made with it;
 //! - [`stream`]: rows one at a time, in any of those formats or one text per line,
 //!   for inputs of any size, with bad rows reported and skippable, or all at once
 //!   ([`stream::read_all`]);
@@ -22,6 +23,7 @@ pub mod feed;
 pub mod fields;
 pub mod jsonl;
 pub mod labels;
+pub mod split;
 pub mod stream;
 
 pub use clean::clean_text;

@@ -110,6 +110,21 @@ impl BertForSequenceClassification {
         })
     }
 
+    /// The model in burnpack format, in memory (what [`Self::save_burnpack`] writes):
+    /// the f32 web bundle's weights, natively and in the browser.
+    pub fn burnpack_bytes(&self) -> Result<Vec<u8>> {
+        use burn_store::ModuleSnapshot;
+        let mut store = burn_store::BurnpackStore::from_bytes(None);
+        let fail = |e: String| Error::Write {
+            path: "model.bpk".into(),
+            message: e,
+        };
+        self.save_into(&mut store)
+            .map_err(|e| fail(e.to_string()))?;
+        let bytes = store.get_bytes().map_err(|e| fail(e.to_string()))?;
+        Ok(bytes.to_vec())
+    }
+
     /// Logits `[batch, num_labels]`.
     pub fn forward(&self, input: &BertInput) -> Tensor<2> {
         let pooled = self.bert.pooled(input);

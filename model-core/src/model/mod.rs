@@ -10,6 +10,7 @@ mod attention;
 mod classifier;
 mod embeddings;
 mod encoder;
+mod host;
 mod pooler;
 
 pub use attention::SelfAttention;

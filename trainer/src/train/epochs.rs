@@ -14,10 +14,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::outputs::{log_metrics, save_model_folder};
 use super::setup::{Progress, Run};
-use crate::batching::plan_epoch;
 use crate::checkpoint::{self, TrainState};
 use crate::evaluate::evaluate_model;
-use model_core::training::{Diverged, StepStats, train_step};
+use model_core::training::{Diverged, StepStats, plan_epoch, train_step};
 
 /// How the loop ended without an error.
 pub enum Ended {

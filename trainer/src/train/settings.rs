@@ -15,16 +15,11 @@ use crate::data::Columns;
 
 /// The backbone fine-tuned when `--model` is not given.
 pub const DEFAULT_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
-/// Peak learning rate when `--lr` is not given (also what `bench --what train-step` uses).
-pub const DEFAULT_LR: f64 = 5e-5;
-/// AdamW weight decay when `--weight-decay` is not given (also the bench's).
-pub const DEFAULT_WEIGHT_DECAY: f64 = 0.01;
-/// Gradient-norm clipping when `--clip` is not given (also the bench's).
-pub const DEFAULT_CLIP: f64 = 1.0;
-/// Warmup fraction when `--warmup` is not given (also the bench's).
-pub const DEFAULT_WARMUP: f64 = 0.1;
-/// Seed when `--seed` is not given (also the bench's).
-pub const DEFAULT_SEED: u64 = 42;
+/// The recipe's defaults (also what `bench --what train-step` uses), shared with the
+/// page's fine-tuning.
+pub use model_core::training::recipe::{
+    DEFAULT_CLIP, DEFAULT_LR, DEFAULT_SEED, DEFAULT_WARMUP, DEFAULT_WEIGHT_DECAY,
+};
 
 /// Arguments of `trainer fine-tune`: where the run lives and runs, plus the recipe.
 #[derive(Debug, Clone, Args)]

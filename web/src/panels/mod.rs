@@ -7,3 +7,4 @@ pub mod explanation;
 pub mod model_panel;
 pub mod progress;
 pub mod single_review;
+pub mod teach;

@@ -6,7 +6,7 @@
 //! wastes little compute, while the order stays random. The plan depends only on the
 //! lengths, the seed and the epoch, which is what lets `--resume` pick up at batch N.
 
-use crate::data::SplitMix64;
+use crate::input::split::SplitMix64;
 
 /// Batches per sorting pool.
 const POOL: usize = 50;
