@@ -161,7 +161,7 @@ pub async fn open_model(
     let classifier = build(&named, engine, &device)
         .await
         .map_err(|e| JsError::new(&e))?;
-    let loaded = Rc::new(Loaded {
+    let loaded = install(Loaded {
         classifier,
         engine,
         manifest,
@@ -169,7 +169,6 @@ pub async fn open_model(
         bytes,
         note,
     });
-    MODEL.with(|m| *m.borrow_mut() = Some(loaded.clone()));
     to_js(&info_of(&loaded))
 }
 
@@ -192,7 +191,7 @@ pub(crate) async fn build(
 async fn fail_over(from: &Loaded, why: String) -> Result<Rc<Loaded>, String> {
     let device = device_for(Engine::Cpu).await?;
     let classifier = build(&from.files, Engine::Cpu, &device).await?;
-    let loaded = Rc::new(Loaded {
+    let loaded = install(Loaded {
         classifier,
         engine: Engine::Cpu,
         manifest: from.manifest.clone(),
@@ -200,7 +199,6 @@ async fn fail_over(from: &Loaded, why: String) -> Result<Rc<Loaded>, String> {
         bytes: from.bytes,
         note: Some(format!("WebGPU failed ({why}); switched to the CPU.")),
     });
-    MODEL.with(|m| *m.borrow_mut() = Some(loaded.clone()));
     Ok(loaded)
 }
 

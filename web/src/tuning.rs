@@ -337,9 +337,8 @@ pub async fn fine_tune_finish() -> Result<JsValue, JsError> {
     let dtype = base.manifest.as_ref().map_or(WeightDtype::F32, |m| m.dtype);
     let bundle = web_bundle(&trained, dtype, BundleNotes::default()).map_err(err)?;
     drop(trained);
-    let mut bytes: HashMap<String, Vec<u8>> = bundle.into_iter().collect();
-    let files = Files {
-        bytes: bytes.clone(),
+    let mut files = Files {
+        bytes: bundle.into_iter().collect(),
         sha256: HashMap::new(),
     };
     let mut classifier = build(&files, base.engine, &c.device).await.map_err(err)?;
@@ -362,7 +361,7 @@ pub async fn fine_tune_finish() -> Result<JsValue, JsError> {
         .set_calibration(calibration, MANIFEST_FILE)
         .map_err(err)?;
     // The manifest now records the calibration, the held-out scores and the settings.
-    let mut manifest = Manifest::parse(&bytes[MANIFEST_FILE], MANIFEST_FILE).map_err(err)?;
+    let mut manifest = Manifest::parse(&files.bytes[MANIFEST_FILE], MANIFEST_FILE).map_err(err)?;
     manifest.calibration = calibration;
     manifest.metrics = match (&after, run.before) {
         (Some(a), Some(b)) => serde_json::json!({
@@ -377,16 +376,13 @@ pub async fn fine_tune_finish() -> Result<JsValue, JsError> {
     };
     manifest.training = training_record(&run);
     manifest.note = Some("fine-tuned in the browser".into());
-    bytes.insert(MANIFEST_FILE.into(), manifest.to_json());
-    let total = bytes.values().map(|b| b.len() as u64).sum();
+    files.bytes.insert(MANIFEST_FILE.into(), manifest.to_json());
+    let total = files.bytes.values().map(|b| b.len() as u64).sum();
     let loaded = install(Loaded {
         classifier,
         engine: base.engine,
         manifest: Some(manifest),
-        files: Files {
-            bytes,
-            sha256: HashMap::new(),
-        },
+        files,
         bytes: total,
         note: base.note.clone(),
     });
