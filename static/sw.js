@@ -18,7 +18,8 @@ const MODELS = globalThis.bertSentimentModelCache;
 const WASM = globalThis.bertSentimentWasmDir;
 const SHELL = ['./', './index.html', './boot.js', './wasm-features.js', './offline-cache.js', './style.css',
   './manifest.webmanifest', './icons/icon.svg', './icons/icon-192.png', './icons/icon-512.png',
-  './lib/bert-sentiment.js', './lib/worker.js', './lib/gpu-watch.js', './lib/compile.js'];
+  './lib/bert-sentiment.js', './lib/worker.js', './lib/gpu-watch.js', './lib/compile.js',
+  './lib/tuning-store.js'];
 const wasmFiles = (dir) => [`${dir}web.js`, `${dir}web_bg.wasm`];
 
 // The shell is cached at install (revalidated against what the page just loaded:

@@ -89,11 +89,12 @@ fn settings(layers: Layers) -> TuneSettings {
     }
 }
 
-fn run_session(layers: Layers) -> (Classifier, FineTune) {
+/// A run of `layers` on a freshly opened tiny model, before its first step.
+fn new_session(layers: Layers) -> (Classifier, FineTune) {
     let device = Device::flex().autodiff();
     let c = tiny(&device);
     let (encoded, labels) = rule_examples(&c, 30);
-    let mut tune = FineTune::new(
+    let tune = FineTune::new(
         c.model.clone(),
         encoded,
         labels,
@@ -101,10 +102,48 @@ fn run_session(layers: Layers) -> (Classifier, FineTune) {
         &settings(layers),
     )
     .unwrap();
+    (c, tune)
+}
+
+fn run_session(layers: Layers) -> (Classifier, FineTune) {
+    let (c, mut tune) = new_session(layers);
     while tune.done() < tune.steps() {
         block_on(tune.step()).unwrap();
     }
     (c, tune)
+}
+
+#[test]
+fn a_run_restored_from_its_snapshot_ends_as_an_uninterrupted_one() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    for layers in [Layers::All, Layers::Top(1)] {
+        let (_, whole) = run_session(layers);
+        // Three steps, a snapshot, and the rest in a run started anew (as after a
+        // reload: a model opened again, so other parameter ids).
+        let (_, mut first) = new_session(layers);
+        for _ in 0..3 {
+            block_on(first.step()).unwrap();
+        }
+        let snapshot = first.snapshot().unwrap();
+        assert_eq!((snapshot.step, snapshot.steps), (3, whole.steps()));
+        drop(first);
+        let (_, mut second) = new_session(layers);
+        second.restore(&snapshot).unwrap();
+        assert_eq!(second.done(), 3);
+        while second.done() < second.steps() {
+            block_on(second.step()).unwrap();
+        }
+        let worst = max_diff(&weights(second.model()), &weights(whole.model()));
+        eprintln!("{layers}: resumed vs uninterrupted, max |Δw| {worst:e}");
+        assert!(worst == 0.0, "{layers}: max |Δw| {worst:e}");
+    }
+    // Another run's snapshot is refused, naming the mismatch.
+    let (_, mut short) = new_session(Layers::All);
+    block_on(short.step()).unwrap();
+    let mut other = short.snapshot().unwrap();
+    other.steps += 1;
+    let e = short.restore(&other).unwrap_err().to_string();
+    assert!(e.contains("does not fit this run"), "{e}");
 }
 
 #[test]

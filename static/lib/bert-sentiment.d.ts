@@ -42,6 +42,27 @@ export class SentimentClassifier {
      */
     fineTune(examples: LabelledExample[], settings?: FineTuneSettings, options?: FineTuneOptions): Promise<FineTuneReport>;
     /**
+     * The fine-tuning run of this model kept in the browser's storage (by a `fineTune`
+     * with checkpoints that did not end: the page was reloaded or closed), or null.
+     * @param {RequestOptions} [options]
+     * @returns {Promise<SavedFineTune | null>}
+     */
+    savedFineTune(options?: RequestOptions): Promise<SavedFineTune | null>;
+    /**
+     * Go on with the kept run (`savedFineTune`) from its last checkpoint, on its own
+     * examples and settings, to the model an uninterrupted run gives; rejects when
+     * none of this model is kept.
+     * @param {FineTuneOptions} [options]
+     * @returns {Promise<FineTuneReport>}
+     */
+    resumeFineTune(options?: FineTuneOptions): Promise<FineTuneReport>;
+    /**
+     * Drop the kept run, if any.
+     * @param {RequestOptions} [options]
+     * @returns {Promise<void>}
+     */
+    discardFineTune(options?: RequestOptions): Promise<void>;
+    /**
      * The model's web bundle, as `trainer export --format web` writes it (`manifest.json`
      * with every file's SHA-256, the weights, `tokenizer.json`, `config.json`): what
      * `trainer predict --model`, `load({ files })` and the page's "Use your own model"
@@ -259,13 +280,54 @@ export type FineTuneProgress = {
      * the time the remaining steps will take at that rate
      */
     etaSeconds?: number;
+    /**
+     * with a checkpoint: the step it kept
+     */
+    checkpoint?: number;
+    /**
+     * why checkpoints stopped (a full storage quota, the WebGPU engine), when they did
+     */
+    warning?: string;
+};
+export type CheckpointOptions = {
+    /**
+     * keep one every this many steps
+     */
+    steps?: number;
+    /**
+     * keep one when this many seconds passed since the last (default 30)
+     */
+    seconds?: number;
 };
 export type FineTuneOptions = {
     onProgress?: (p: FineTuneProgress) => void;
     /**
-     * cancel the run between two steps: its promise rejects with an AbortError and the model before stays
+     * cancel the run between two steps: its promise rejects with an AbortError, the model before stays and the run's checkpoint is dropped
      */
     signal?: AbortSignal;
+    /**
+     * keep the run (weights, optimizer state, step; with its examples and settings) in the browser's storage (IndexedDB) as it goes, one run at a time, so that after a reload `resumeFineTune` goes on from the last checkpoint; on the CPU engine (default { seconds: 30 }; false: none)
+     */
+    checkpoint?: CheckpointOptions | false;
+};
+export type SavedFineTune = {
+    /**
+     * steps done when it was kept
+     */
+    step: number;
+    /**
+     * steps of the whole run
+     */
+    steps: number;
+    /**
+     * how many labelled examples it runs on
+     */
+    examples: number;
+    settings: FineTuneSettings;
+    /**
+     * when it was kept (ms since the epoch)
+     */
+    savedAt: number;
 };
 export type HeldOutScores = {
     accuracy: number;
@@ -309,6 +371,14 @@ export type FineTuneReport = {
      */
     temperature: number;
     exponent: number;
+    /**
+     * the step a kept checkpoint let the run start from (0: from the start)
+     */
+    resumedFrom: number;
+    /**
+     * why checkpoints stopped, when they did
+     */
+    warning?: string;
 };
 export type ClassifyOptions = {
     /**

@@ -82,10 +82,24 @@
  * @property {number} [loss]  the last step's mean cross-entropy
  * @property {number} [samplesPerSecond]  training examples per second so far
  * @property {number} [etaSeconds]  the time the remaining steps will take at that rate
+ * @property {number} [checkpoint]  with a checkpoint: the step it kept
+ * @property {string} [warning]  why checkpoints stopped (a full storage quota, the WebGPU engine), when they did
+ *
+ * @typedef {object} CheckpointOptions
+ * @property {number} [steps]  keep one every this many steps
+ * @property {number} [seconds]  keep one when this many seconds passed since the last (default 30)
  *
  * @typedef {object} FineTuneOptions
  * @property {(p: FineTuneProgress) => void} [onProgress]
- * @property {AbortSignal} [signal]  cancel the run between two steps: its promise rejects with an AbortError and the model before stays
+ * @property {AbortSignal} [signal]  cancel the run between two steps: its promise rejects with an AbortError, the model before stays and the run's checkpoint is dropped
+ * @property {CheckpointOptions | false} [checkpoint]  keep the run (weights, optimizer state, step; with its examples and settings) in the browser's storage (IndexedDB) as it goes, one run at a time, so that after a reload `resumeFineTune` goes on from the last checkpoint; on the CPU engine (default { seconds: 30 }; false: none)
+ *
+ * @typedef {object} SavedFineTune
+ * @property {number} step  steps done when it was kept
+ * @property {number} steps  steps of the whole run
+ * @property {number} examples  how many labelled examples it runs on
+ * @property {FineTuneSettings} settings
+ * @property {number} savedAt  when it was kept (ms since the epoch)
  *
  * @typedef {object} HeldOutScores
  * @property {number} accuracy
@@ -102,6 +116,8 @@
  * @property {number} samplesPerSecond  training examples per second of the steps
  * @property {number} temperature  the fitted calibration (1 with nothing held out)
  * @property {number} exponent
+ * @property {number} resumedFrom  the step a kept checkpoint let the run start from (0: from the start)
+ * @property {string} [warning]  why checkpoints stopped, when they did
  *
  * @typedef {object} ClassifyOptions
  * @property {AbortSignal} [signal]  abort the request: its promise rejects with an AbortError
@@ -226,7 +242,42 @@ export class SentimentClassifier {
         throw new TypeError(`fineTune: examples[${i}] is not { text: string, label: string | number }`);
       }
     });
-    const report = await this.#request({ op: 'fineTune', examples, settings }, options, options.onProgress);
+    return this.#fineTune({ op: 'fineTune', examples, settings }, options);
+  }
+
+  /**
+   * The fine-tuning run of this model kept in the browser's storage (by a `fineTune`
+   * with checkpoints that did not end: the page was reloaded or closed), or null.
+   * @param {RequestOptions} [options]
+   * @returns {Promise<SavedFineTune | null>}
+   */
+  async savedFineTune(options = {}) {
+    return this.#request({ op: 'savedFineTune' }, options);
+  }
+
+  /**
+   * Go on with the kept run (`savedFineTune`) from its last checkpoint, on its own
+   * examples and settings, to the model an uninterrupted run gives; rejects when
+   * none of this model is kept.
+   * @param {FineTuneOptions} [options]
+   * @returns {Promise<FineTuneReport>}
+   */
+  async resumeFineTune(options = {}) {
+    return this.#fineTune({ op: 'fineTune', resume: true }, options);
+  }
+
+  /**
+   * Drop the kept run, if any.
+   * @param {RequestOptions} [options]
+   * @returns {Promise<void>}
+   */
+  async discardFineTune(options = {}) {
+    await this.#request({ op: 'discardFineTune' }, options);
+  }
+
+  async #fineTune(message, options) {
+    const checkpoint = options.checkpoint === false ? null : { seconds: 30, ...(options.checkpoint ?? {}) };
+    const report = await this.#request({ ...message, checkpoint }, options, options.onProgress);
     // A worker started after this one dies loads the fine-tuned model, not the one before.
     const files = await this.#request({ op: 'exportBundle' });
     this.#source = { ...this.#source, source: { files } };

@@ -5,11 +5,13 @@
 //   in:  { id, op: 'load', source: { url } | { files: Map<name, Uint8Array> }, engine, offlineCache,
 //          threads, strictThreads }
 //        { id, op: 'classify', texts, spans }   { id, op: 'explain', text }   { op: 'cancel', id }
-//        { id, op: 'fineTune', examples, settings }   { id, op: 'exportBundle' }
+//        { id, op: 'fineTune', examples, settings, checkpoint: { steps, seconds } | null, resume }
+//        { id, op: 'savedFineTune' }   { id, op: 'discardFineTune' }   { id, op: 'exportBundle' }
 //        { op: 'start', module, glue } first (see `told` below)
 //   out: { ready: true, locked } once it takes requests (locked: it holds the Web Lock it is named after);
 //        { id, progress: { stage, file, loaded, total } } while loading;
-//        { id, progress: { stage, step, steps, epoch, loss, samplesPerSecond, etaSeconds } } while fine-tuning;
+//        { id, progress: { stage, step, steps, epoch, loss, samplesPerSecond, etaSeconds, checkpoint, warning } }
+//        while fine-tuning;
 //        { id, ok: true, value, info } or { id, ok: false, error } for each request
 //        (`info`: the model's description after it, when a model is loaded).
 // Requests queue; a cancelled one is dropped before it starts, a running
@@ -18,6 +20,7 @@
 import '../wasm-features.js';
 import './gpu-watch.js';
 import { compileWasm, fetchOk } from './compile.js';
+import { dropCheckpoints, keptCheckpoint, runKey, saveCheckpoint } from './tuning-store.js';
 
 const CHUNK = 16; // texts per model call: a cancel never waits longer than one chunk
 
@@ -27,6 +30,9 @@ const queue = [];
 const cancelled = new Set();
 let running = false;
 let locked = false; // whether this worker holds the lock named after it
+// Names the current model for fine-tuning checkpoints (its files' SHA-256s); null
+// where the browser has no WebCrypto, and then no run is checkpointed.
+let modelKey = null;
 
 // The library's first message: { op: 'start', module, glue } — a compiled module to
 // share (`module`, from the `web.js` at URL `glue`), or nothing, and this worker
@@ -145,6 +151,10 @@ async function handle(msg) {
       return wasm.explainText(msg.text);
     case 'fineTune':
       return fineTune(msg);
+    case 'savedFineTune':
+      return savedFineTune();
+    case 'discardFineTune':
+      return dropCheckpoints();
     case 'exportBundle':
       return wasm.exportBundle();
     case 'dispose':
@@ -155,26 +165,70 @@ async function handle(msg) {
   }
 }
 
-// A fine-tuning run, a step at a time (tuning.rs): progress after each step, a
+// A fine-tuning run, a step at a time (tuning/mod.rs): progress after each step, a
 // cancel let in before each. The model before stays current until the run ends, so
-// a cancel or a failure leaves it working.
+// a cancel or a failure leaves it working. With `msg.checkpoint` ({ steps, seconds }:
+// whichever comes first) the run is kept in IndexedDB as it goes (tuning-store.js),
+// and the same run started again (same model, examples and settings: after a reload,
+// `resume: true` takes them from the kept record) goes on from its last checkpoint.
+// A checkpoint that cannot be written (a full quota, WebGPU) stops the checkpoints,
+// not the run, and the progress and the report say why.
 async function fineTune(msg) {
   const progress = (p) => self.postMessage({ id: msg.id, progress: p });
   const t0 = performance.now();
+  let { examples, settings } = msg;
+  settings ??= {};
+  let saved = null;
+  if (msg.resume) {
+    saved = await keptCheckpoint();
+    if (!saved || saved.model !== modelKey) throw new Error('there is no kept fine-tuning run of this model to resume');
+    ({ examples, settings } = saved);
+  }
   progress({ stage: 'prepare', step: 0, steps: 0 });
-  const started = await wasm.fineTuneStart(msg.examples, msg.settings ?? {});
-  const tTrain = performance.now();
-  let samples = 0;
+  let key = msg.checkpoint && modelKey ? await runKey(modelKey, examples, settings) : null;
+  const started = await wasm.fineTuneStart(examples, settings);
+  let from = 0;
+  let warning = null;
   try {
-    for (let s = 0; s < started.steps; s++) {
+    if (key) {
+      saved ??= await keptCheckpoint().catch(() => null);
+      if (saved?.key === key) {
+        try {
+          from = wasm.fineTuneRestore(saved.state);
+        } catch (e) {
+          // A record that does not restore (from another version of the library, say)
+          // is dropped: the run starts from the beginning and says so.
+          warning = `the kept checkpoint of step ${saved.step} could not be restored (${message(e)}), so the run started again`;
+          await dropCheckpoints().catch(() => {});
+        }
+      }
+    }
+    const tTrain = performance.now();
+    let samples = 0;
+    let lastSaved = tTrain;
+    const every = msg.checkpoint ?? {};
+    for (let s = from; s < started.steps; s++) {
       await new Promise((r) => setTimeout(r, 0));
       if (cancelled.has(msg.id)) {
         wasm.fineTuneCancel();
+        if (key) await dropCheckpoints().catch(() => {});
         return null;
       }
       const st = await wasm.fineTuneStep();
       samples += st.samples;
       const seconds = (performance.now() - tTrain) / 1000;
+      const due = (every.steps && st.step % every.steps === 0) || (every.seconds && performance.now() - lastSaved >= every.seconds * 1000);
+      if (key && due && st.step < st.steps) {
+        try {
+          const state = wasm.fineTuneSnapshot();
+          await saveCheckpoint({ key, model: modelKey, examples, settings, step: st.step, steps: st.steps, state, savedAt: Date.now() });
+          lastSaved = performance.now();
+        } catch (e) {
+          warning = `checkpoints stopped at step ${st.step}: ${message(e)}`;
+          console.warn(`bert-sentiment: ${warning}`);
+          key = null;
+        }
+      }
       progress({
         stage: 'train',
         step: st.step,
@@ -182,26 +236,42 @@ async function fineTune(msg) {
         epoch: st.epoch,
         loss: st.loss,
         samplesPerSecond: samples / seconds,
-        etaSeconds: ((started.steps - st.step) * seconds) / st.step,
+        etaSeconds: ((started.steps - st.step) * seconds) / (st.step - from),
+        checkpoint: key && due ? st.step : undefined,
+        warning: warning ?? undefined,
       });
     }
     const trainSeconds = (performance.now() - tTrain) / 1000;
     progress({ stage: 'finish', step: started.steps, steps: started.steps });
     const done = await wasm.fineTuneFinish();
+    if (msg.checkpoint) await dropCheckpoints().catch(() => {});
+    // The fine-tuned model is the current one: its checkpoints are named after its files
+    // (which the page keeps and opens again after a reload).
+    modelKey = await keyOfFiles(await wasm.exportBundle(), null);
     return {
       before: started.before,
       after: done.after,
       steps: started.steps,
+      resumedFrom: from,
       examples: { train: started.train, validation: started.validation },
       seconds: (performance.now() - t0) / 1000,
       samplesPerSecond: samples / trainSeconds,
       temperature: done.temperature,
       exponent: done.exponent,
+      warning: warning ?? undefined,
     };
   } catch (e) {
     wasm.fineTuneCancel();
     throw e;
   }
+}
+
+// The kept fine-tuning run of the current model: { step, steps, examples, settings,
+// savedAt } (`examples`: how many), or null.
+async function savedFineTune() {
+  const saved = modelKey ? await keptCheckpoint() : null;
+  if (!saved || saved.model !== modelKey) return null;
+  return { step: saved.step, steps: saved.steps, examples: saved.examples.length, settings: saved.settings, savedAt: saved.savedAt };
 }
 
 async function load(msg) {
@@ -246,6 +316,7 @@ async function load(msg) {
     // Errors name the file; say where it came from too.
     throw new Error(base ? `${base}${message(e)}` : message(e));
   }
+  modelKey = await keyOfFiles(files, await hashes);
   // Only now: openModel checked every file against the manifest's SHA-256. In the
   // background: the model is ready, whether or not its offline copy is.
   if (urls && msg.offlineCache) keepOffline(msg.offlineCache, base, files, urls);
@@ -285,6 +356,13 @@ async function digests(files, known) {
     out.set(name, await sha256(bytes));
   }));
   return out;
+}
+
+// What names a model for fine-tuning checkpoints: the SHA-256s of its files (`known`:
+// those computed already); null without WebCrypto.
+async function keyOfFiles(files, known) {
+  const d = await digests(files, known);
+  return d ? runKey('bundle', [...d].sort(), null) : null;
 }
 
 // The SHA-256 of `bytes` in hex, as the manifest writes it; null without WebCrypto.

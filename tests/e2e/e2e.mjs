@@ -6,7 +6,9 @@
 //     confidence above 90%, on the CPU engine and on WebGPU (SwiftShader here);
 //   - "Why?" highlights words; batch mode with labels shows accuracy and a table;
 //   - "Teach it your texts" fine-tunes the loaded model, downloads it as a tar and
-//     goes back to the release model;
+//     goes back to the release model; a run reloaded mid-way is offered from its last
+//     checkpoint and finishes from there; the fine-tuned model is still the page's
+//     after a reload;
 //   - after one visit, a reload with the network cut still classifies, and an
 //     offline copy that no longer matches its SHA-256 is downloaded again;
 //   - no request ever leaves the page's origin;
@@ -315,6 +317,43 @@ async function main() {
     await page.waitForFunction(() => /test accuracy/.test(document.querySelector('footer').innerText), null, { timeout: 120_000 });
     await waitReady(page);
     assert.equal((await classify(page, POSITIVE)).label, 'positive');
+  });
+  await step('teach it your texts: a reload mid-run offers the run\'s checkpoint, it goes on from there, and the model it makes stays after a reload', async () => {
+    // The release model on the CPU engine (checkpoints are kept there), training its
+    // head only on 16 tokens a text: 36 steps of a few hundred ms, a checkpoint every 10.
+    const csv = ['text,label', ...ruleExamples(60).map((e) => `${e.text},${e.label}`)].join('\n');
+    await page.fill('#teach-input', csv);
+    for (const [id, value] of [['#teach-epochs', '6'], ['#teach-lr', '1e-2'], ['#teach-batch', '8'], ['#teach-max-len', '16'], ['#teach-layers', 'head'], ['#teach-held-out', '20']]) {
+      await page.fill(id, value);
+    }
+    await page.click('#teach-start');
+    // Step 10's progress comes after its checkpoint is written.
+    await page.waitForFunction(() => {
+      const m = document.querySelector('label[for=teach-progress]')?.innerText.match(/^Step (\d+) of 36/);
+      return m && Number(m[1]) >= 11;
+    }, null, { timeout: 240_000, polling: 50 });
+    await page.reload();
+    await waitReady(page);
+    const saved = await page.waitForSelector('[data-testid=teach-saved]', { timeout: 60_000 });
+    const line = await saved.innerText();
+    timings.page_teach_saved = line;
+    const kept = Number(line.match(/A fine-tuning run on 60 examples stopped at step (\d+) of 36/)?.[1]);
+    assert.ok([10, 20, 30].includes(kept), line);
+    await page.click('#teach-resume');
+    await page.waitForSelector('[data-testid=teach-report], .teach [role=alert]', { timeout: 240_000 });
+    const failed = await page.$('.teach [role=alert]');
+    assert.equal(failed && (await failed.innerText()), null);
+    const report = await page.innerText('[data-testid=teach-report]');
+    assert.match(report, new RegExp(`48 examples trained in .*going on from the checkpoint of step ${kept}\\)`));
+    assert.equal(await page.$('[data-testid=teach-saved]'), null);
+    // The fine-tuned model is the page's model after a reload too (kept in IndexedDB).
+    await page.reload();
+    await waitReady(page);
+    assert.match(await page.innerText('footer'), /held-out accuracy/);
+    assert.ok(await page.$('#teach-release'), 'no way back to the release model after a reload');
+    await page.click('#teach-release');
+    await page.waitForFunction(() => /test accuracy/.test(document.querySelector('footer').innerText), null, { timeout: 120_000 });
+    await waitReady(page);
   });
   await step('no request left the origin', async () => {
     assertSameOrigin(run.requests);

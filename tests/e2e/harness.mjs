@@ -2,7 +2,7 @@
 // the browser, named steps with a summary, the test model, and the checks every
 // test makes (no request leaves the origin, the main thread stays responsive).
 import { chromium } from 'playwright-core';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -161,3 +161,17 @@ export function finish(name) {
   }
   console.log(`all ${results.length} steps passed`);
 }
+
+/// Resident memory of every Chromium renderer process (the page and its worker).
+export function rendererRss() {
+  if (!existsSync('/proc/self/status')) return null;
+  let kb = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--type=renderer')) continue;
+      kb += Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]);
+    } catch {}
+  }
+  return Math.round(kb / 1024);
+}
+

@@ -14,51 +14,16 @@
 // set PAGE_URL, ARTIFACTS, TRAINER (the trainer binary), MODEL and REVIEWS. The data
 // is $IMDB_ARCHIVE, else the dev machine's shared copy; without it the test says so
 // and passes nothing off as run.
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
+import { join } from 'node:path';
 import { strict as assert } from 'node:assert';
-import { ARTIFACTS, PAGE_URL, finish, launch, step, timings, waitReady } from './harness.mjs';
+import { ARTIFACTS, PAGE_URL, finish, launch, rendererRss, step, timings, waitReady } from './harness.mjs';
+import { ARCHIVE, imdbReviews } from './imdb.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const ARCHIVE = process.env.IMDB_ARCHIVE || resolve(here, '../../../shared/datasets/aclImdb_v1-labeled.tar.gz');
 const REVIEWS = Number(process.env.REVIEWS || 2000);
 const TRAINER = process.env.TRAINER;
 const MODEL = process.env.MODEL;
-
-/// The test split's reviews in archive order: { id: 'test/pos/0_10', text, label }.
-function imdbTest(archive) {
-  const tar = gunzipSync(readFileSync(archive));
-  const out = [];
-  const field = (at, len) => tar.toString('utf8', at, at + len).replace(/\0.*$/s, '');
-  for (let at = 0; at + 512 <= tar.length;) {
-    const name = field(at + 345, 155) ? `${field(at + 345, 155)}/${field(at, 100)}` : field(at, 100);
-    if (!name) break;
-    const size = parseInt(field(at + 124, 12).trim() || '0', 8);
-    const m = name.match(/(?:^|\/)aclImdb\/test\/(pos|neg)\/(\d+_\d+)\.txt$/);
-    if (m) {
-      const text = tar.toString('utf8', at + 512, at + 512 + size);
-      out.push({ id: `test/${m[1]}/${m[2]}`, text, label: m[1] === 'pos' ? 'positive' : 'negative' });
-    }
-    at += 512 + Math.ceil(size / 512) * 512;
-  }
-  return out;
-}
-
-/// Resident memory of every Chromium renderer process (the page and its worker).
-function rendererRss() {
-  if (!existsSync('/proc/self/status')) return null;
-  let kb = 0;
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--type=renderer')) continue;
-      kb += Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]);
-    } catch {}
-  }
-  return Math.round(kb / 1024);
-}
 
 async function memory(page) {
   const dom = await page.evaluate(() => ({
@@ -116,7 +81,7 @@ async function main() {
   timings.reviews = REVIEWS;
 
   await step(`${REVIEWS} IMDb test reviews as one JSONL file`, async () => {
-    const all = imdbTest(ARCHIVE);
+    const all = imdbReviews(ARCHIVE, 'test').map(({ id, text, label }) => ({ id, text, label }));
     assert.equal(all.length, 25_000, 'the test split');
     const every = Math.max(1, Math.floor(all.length / REVIEWS));
     const picked = all.filter((_, i) => i % every === 0).slice(0, REVIEWS);

@@ -9,10 +9,11 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::lifecycle::ModelState;
+use crate::lifecycle::first_load;
 pub use crate::lifecycle::{ModelSource, Status};
 use crate::panels::batch::BatchPanel;
 use crate::panels::engine_bar::EngineBar;
-use crate::panels::model_panel::{ModelPanel, reload};
+use crate::panels::model_panel::ModelPanel;
 use crate::panels::single_review::SingleReview;
 use crate::panels::teach::TeachPanel;
 use crate::state::{BatchState, ExplainState, ReviewState, TeachState};
@@ -42,7 +43,7 @@ pub fn App(source: ModelSource) -> impl IntoView {
     provide_context(ExplainState::default());
     provide_context(BatchState::default());
     provide_context(TeachState::default());
-    spawn_local(reload(model, review));
+    spawn_local(first_load(model));
     view! {
         <header class="top">
             <h1>"Review sentiment"</h1>

@@ -78,6 +78,31 @@ pub struct TuneProgress {
     pub samples_per_second: Option<f64>,
     #[serde(default)]
     pub eta_seconds: Option<f64>,
+    /// Why checkpoints stopped, once they did.
+    #[serde(default)]
+    pub warning: Option<String>,
+}
+
+/// A fine-tuning run kept in the browser's storage (`savedFineTune`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedTune {
+    pub step: usize,
+    pub steps: usize,
+    pub examples: usize,
+    pub saved_at: f64,
+}
+
+/// A new fine-tuning run, or the kept one going on.
+pub enum Tune<'a> {
+    /// `fineTune(examples, settings)`: JS `{ text, label }` objects and the settings
+    /// as the library names them.
+    New {
+        examples: &'a JsValue,
+        settings: &'a JsValue,
+    },
+    /// `resumeFineTune()`.
+    Resume,
 }
 
 /// Held-out scores in `fineTune`'s report.
@@ -109,6 +134,12 @@ pub struct TuneReport {
     pub examples: Split,
     pub seconds: f64,
     pub samples_per_second: f64,
+    /// The checkpoint's step the run went on from (0: the start).
+    #[serde(default)]
+    pub resumed_from: usize,
+    /// Why checkpoints stopped, when they did.
+    #[serde(default)]
+    pub warning: Option<String>,
 }
 
 /// Where to load a model from.
@@ -172,6 +203,29 @@ fn take_preload(
             .call1(&JsValue::NULL, &last);
     }
     Some(promise)
+}
+
+/// Stop the load `static/boot.js` started, if nobody took it: the page loads another
+/// model (its own fine-tuned one), and that load's worker would hold the release model.
+pub fn discard_preload() {
+    let Ok(library) = Reflect::get(&js_sys::global(), &"bertSentiment".into()) else {
+        return;
+    };
+    let Some(promise) = Reflect::get(&library, &"preload".into())
+        .ok()
+        .and_then(|p| Reflect::get(&p, &"promise".into()).ok())
+        .and_then(|p| p.dyn_into::<Promise>().ok())
+    else {
+        return;
+    };
+    let _ = Reflect::set(&library, &"preload".into(), &JsValue::NULL);
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Ok(clf) = JsFuture::from(promise).await
+            && let Ok(dispose) = method(&clf, "dispose")
+        {
+            let _ = dispose.call0(&clf);
+        }
+    });
 }
 
 impl Remote {
@@ -248,12 +302,12 @@ impl Remote {
         serde_wasm_bindgen::from_value(out).map_err(|e| format!("clf.classify: {e}"))
     }
 
-    /// `clf.fineTune(examples, settings, { onProgress, signal })`: `examples` as
-    /// `{ text, label }` objects and `settings` as the library names them.
+    /// `clf.fineTune(examples, settings, options)` or `clf.resumeFineTune(options)`,
+    /// with `{ onProgress, signal, checkpoint }`.
     pub async fn fine_tune(
         &self,
-        examples: &JsValue,
-        settings: &JsValue,
+        tune: Tune<'_>,
+        checkpoint: &JsValue,
         mut on_progress: impl FnMut(TuneProgress) + 'static,
         signal: &web_sys::AbortSignal,
     ) -> Result<TuneReport, String> {
@@ -265,10 +319,32 @@ impl Remote {
         let options = Object::new();
         set(&options, "onProgress", progress.as_ref());
         set(&options, "signal", signal);
-        let fine_tune = method(&self.0, "fineTune")?;
-        let out = settle(fine_tune.call3(&self.0, examples, settings, &options)).await;
+        set(&options, "checkpoint", checkpoint);
+        let out = match tune {
+            Tune::New { examples, settings } => {
+                let fine_tune = method(&self.0, "fineTune")?;
+                settle(fine_tune.call3(&self.0, examples, settings, &options)).await
+            }
+            Tune::Resume => {
+                let resume = method(&self.0, "resumeFineTune")?;
+                settle(resume.call1(&self.0, &options)).await
+            }
+        };
         drop(progress);
         serde_wasm_bindgen::from_value(out?).map_err(|e| format!("clf.fineTune: {e}"))
+    }
+
+    /// `clf.savedFineTune()`: the run of this model kept in the browser's storage.
+    pub async fn saved_fine_tune(&self) -> Result<Option<SavedTune>, String> {
+        let saved = method(&self.0, "savedFineTune")?;
+        let out = settle(saved.call0(&self.0)).await?;
+        serde_wasm_bindgen::from_value(out).map_err(|e| format!("clf.savedFineTune: {e}"))
+    }
+
+    /// `clf.discardFineTune()`.
+    pub async fn discard_fine_tune(&self) -> Result<(), String> {
+        let discard = method(&self.0, "discardFineTune")?;
+        settle(discard.call0(&self.0)).await.map(|_| ())
     }
 
     /// `clf.exportBundle()`: the model's bundle, file by file.

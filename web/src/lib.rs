@@ -15,6 +15,8 @@
 //! - [`occlusion`]: what the model reads of a review, and the "Why?" explanation (DOM-free).
 //! - [`engine`]: WebGPU through burn's wgpu, flex on wasm as the fallback.
 //! - [`fetch`]: file input, downloads, timers, the service worker's registration.
+//! - [`idb`]: the page's IndexedDB plumbing; [`kept_model`]: the model fine-tuned in
+//!   the page, kept across reloads.
 //! - [`text`]: labels and text ranges (DOM-free).
 //! - [`archive`]: a tar of a bundle's files, the page's download of a fine-tuned model.
 
@@ -25,6 +27,8 @@ pub mod client;
 pub mod engine;
 pub mod explain;
 pub mod fetch;
+pub mod idb;
+pub mod kept_model;
 pub mod library;
 pub mod lifecycle;
 pub mod occlusion;

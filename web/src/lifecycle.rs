@@ -12,9 +12,10 @@ use std::rc::Rc;
 use leptos::prelude::*;
 use model_core::Prediction;
 
-use crate::client::{Classified, Info, Remote, Source, TuneProgress, TuneReport};
+use crate::client::{Classified, Info, Remote, SavedTune, Source, Tune, TuneProgress, TuneReport};
 use crate::engine::Engine;
 use crate::fetch::now_ms;
+use crate::kept_model;
 use crate::text::byte_range;
 
 /// Where the page gets its model.
@@ -24,6 +25,9 @@ pub enum ModelSource {
     Url(String),
     /// Files already in memory, by name (tests, and bundles opened from disk).
     Files(Rc<HashMap<String, Vec<u8>>>),
+    /// The model fine-tuned in this page ([`crate::kept_model`] keeps it across
+    /// reloads).
+    FineTuned(Rc<HashMap<String, Vec<u8>>>),
 }
 
 /// Where loading stands.
@@ -152,16 +156,19 @@ async fn open(
     let source = state.source.get_value();
     let remote = match &source {
         ModelSource::Url(url) => Remote::load(Source::Url(url), engine, progress).await?,
-        ModelSource::Files(files) => Remote::load(Source::Files(files), engine, progress).await?,
+        ModelSource::Files(files) | ModelSource::FineTuned(files) => {
+            Remote::load(Source::Files(files), engine, progress).await?
+        }
     };
     let info = remote.info()?;
     if let Some(old) = state.remote.get_value() {
         old.dispose();
     }
+    let personal = matches!(source, ModelSource::FineTuned(_));
     state.remote.set_value(Some(Rc::new(remote)));
-    state.personal.set(false);
+    state.personal.set(personal);
     state.labels.set(info.labels.clone());
-    state.model_info.set(Some(describe(&info, false)));
+    state.model_info.set(Some(describe(&info, personal)));
     state.engine.set(Some(info.engine()));
     state.threads.set(Some(info.threads));
     state.info.set_value(Some(info.clone()));
@@ -297,21 +304,21 @@ pub async fn classify_review(state: ModelState, text: &str) -> Result<Option<Rea
     }))
 }
 
-/// Fine-tune the page's model in the library's worker on `examples` (JS `{ text,
-/// label }` objects) with `settings` (as the library names them), progress to
-/// `on_progress`, cancelled by `signal`. The fine-tuned model answers from then on; on
-/// failure or cancel the model before stays.
+/// Fine-tune the page's model in the library's worker (a new run, or the kept one
+/// going on), keeping checkpoints as `checkpoint` says, progress to `on_progress`,
+/// cancelled by `signal`. The fine-tuned model answers from then on; on failure or
+/// cancel the model before stays.
 pub async fn fine_tune(
     state: ModelState,
-    examples: &wasm_bindgen::JsValue,
-    settings: &wasm_bindgen::JsValue,
+    tune: Tune<'_>,
+    checkpoint: &wasm_bindgen::JsValue,
     on_progress: impl FnMut(TuneProgress) + 'static,
     signal: &web_sys::AbortSignal,
 ) -> Result<TuneReport, String> {
     let remote = state.remote.get_value().ok_or("the model is not loaded")?;
     state.busy.set(true);
     let out = remote
-        .fine_tune(examples, settings, on_progress, signal)
+        .fine_tune(tune, checkpoint, on_progress, signal)
         .await;
     state.busy.set(false);
     let report = out?;
@@ -320,7 +327,57 @@ pub async fn fine_tune(
     state.labels.set(info.labels.clone());
     state.model_info.set(Some(describe(&info, true)));
     state.info.set_value(Some(info));
+    // The fine-tuned model is the page's model from now on: an engine switch loads it
+    // again, and so does the next visit.
+    let files = remote.export_bundle().await?;
+    if let Err(e) = kept_model::keep(&files).await {
+        state.notice.set(Some(format!(
+            "The fine-tuned model answers in this tab, but it was not kept for your next visit ({e}): download it to keep it."
+        )));
+    }
+    set_source(
+        state,
+        ModelSource::FineTuned(Rc::new(files.into_iter().collect())),
+    );
     Ok(report)
+}
+
+/// The page's first load: the model fine-tuned here on an earlier visit, when one is
+/// kept and the page's source is its usual URL, else that source.
+pub async fn first_load(state: ModelState) {
+    if matches!(state.source.get_value(), ModelSource::Url(_)) {
+        match kept_model::kept().await {
+            Ok(Some(files)) => {
+                crate::client::discard_preload();
+                set_source(state, ModelSource::FineTuned(Rc::new(files)));
+            }
+            Ok(None) => {}
+            Err(e) => web_sys::console::warn_1(&format!("no kept fine-tuned model: {e}").into()),
+        }
+    }
+    load(state).await;
+}
+
+/// Make `source` the page's model in place of the fine-tuned one, which is then no
+/// longer kept for the next visit, and load it.
+pub async fn replace_fine_tuned(state: ModelState, source: ModelSource) {
+    if let Err(e) = kept_model::forget().await {
+        web_sys::console::warn_1(&format!("the fine-tuned model is still kept: {e}").into());
+    }
+    set_source(state, source);
+    load(state).await;
+}
+
+/// The fine-tuning run of the page's model kept in the browser's storage, if any.
+pub async fn saved_fine_tune(state: ModelState) -> Result<Option<SavedTune>, String> {
+    let remote = state.remote.get_value().ok_or("the model is not loaded")?;
+    remote.saved_fine_tune().await
+}
+
+/// Drop the kept fine-tuning run.
+pub async fn discard_fine_tune(state: ModelState) -> Result<(), String> {
+    let remote = state.remote.get_value().ok_or("the model is not loaded")?;
+    remote.discard_fine_tune().await
 }
 
 /// The page's model as a web bundle, file by file.

@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use model_core::Prediction;
 
 use crate::batch::record::{Estimate, RunRecord, StoredRow};
-use crate::client::{TuneProgress, TuneReport};
+use crate::client::{SavedTune, TuneProgress, TuneReport};
 use crate::engine::Engine;
 use crate::occlusion::Explanation;
 
@@ -98,6 +98,9 @@ pub struct TeachState {
     pub progress: RwSignal<Option<TuneProgress>>,
     /// The last run's report.
     pub report: RwSignal<Option<TuneReport>>,
+    /// A run kept in the browser's storage that did not end (the page was reloaded
+    /// or closed), which the panel offers to resume.
+    pub saved: RwSignal<Option<SavedTune>>,
     /// Why the examples could not be read, or the run failed.
     pub error: RwSignal<Option<String>>,
     /// Cancels the run going.
@@ -123,6 +126,7 @@ impl Default for TeachState {
             running: RwSignal::new(false),
             progress: RwSignal::new(None),
             report: RwSignal::new(None),
+            saved: RwSignal::new(None),
             error: RwSignal::new(None),
             abort: StoredValue::new_local(None),
         }

@@ -1,5 +1,7 @@
-//! `cargo xtask bench-web`: our page's engine against Transformers.js on the same
-//! model in the same headless Chromium (dev-only).
+//! The browser benchmarks (dev-only): `cargo xtask bench-web` (our page's engine
+//! against Transformers.js on the same model in the same headless Chromium),
+//! `bench-page-batch` (the page's many-reviews mode) and `bench-tune` (fine-tuning in
+//! the page against the native trainer).
 
 use std::path::Path;
 
@@ -97,5 +99,27 @@ pub fn bench_page_batch(args: &[String]) -> Result<(), String> {
     std::fs::create_dir_all(&artifacts).map_err(|e| e.to_string())?;
     crate::many_reviews::many_reviews(&format!("http://{addr}/"), &artifacts, reviews, &trainer)?;
     eprintln!("timings, CSVs and the review file: {}", artifacts.display());
+    Ok(())
+}
+
+/// `cargo xtask bench-tune`: the release model fine-tuned in the page on 400 IMDb
+/// reviews (10 against 7-8, two epochs, length 128, batch 16, every core) against the
+/// native trainer's training step on the same reviews (a release build, MiniLM through
+/// `HF_HOME`), measured before and after the browser's run.
+pub fn bench_tune() -> Result<(), String> {
+    let dist = build_web()?;
+    run(
+        "cargo",
+        &["build", "--release", "-p", "trainer", "--quiet"],
+        &[],
+    )?;
+    let trainer = target_dir().join("release/trainer");
+    let listener = crate::serve::bind(0)?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    std::thread::spawn(move || crate::serve::serve(listener, dist, true));
+    let artifacts = target_dir().join("bench-tune");
+    std::fs::create_dir_all(&artifacts).map_err(|e| e.to_string())?;
+    crate::tune_imdb::tune_imdb(&format!("http://{addr}/"), &artifacts, Some(&trainer))?;
+    eprintln!("results: {}", artifacts.join("tune-imdb.json").display());
     Ok(())
 }

@@ -317,6 +317,8 @@ pub fn e2e() -> Result<(), String> {
         crate::many_reviews::E2E_REVIEWS,
         &trainer,
     )?;
+    // The release model learns a new task in the page (IMDb, where it is).
+    crate::tune_imdb::tune_imdb(&url, &artifacts, None)?;
     eprintln!("screenshots and logs: {}", artifacts.display());
     Ok(())
 }

@@ -6,7 +6,7 @@
 //!   Chromium (flex-wasm and WebGPU through SwiftShader), then the end-to-end test of
 //!   the built page and the JS library; clippy's lints on every build.
 //! - `pack`: the JS library as an npm package.
-//! - `bench-web`, `bench-page-batch`: the browser benchmarks (dev-only).
+//! - `bench-web`, `bench-page-batch`, `bench-tune`: the browser benchmarks (dev-only).
 
 mod bench_web;
 mod checks;
@@ -15,6 +15,7 @@ mod pack;
 mod page;
 mod serve;
 mod tools;
+mod tune_imdb;
 mod workspace;
 
 use std::process::ExitCode;
@@ -30,7 +31,8 @@ const USAGE: &str = "usage: cargo xtask <task>
   e2e                            only the end-to-end tests of the built page and the JS library
   pack                           the JS library as an npm package (target/npm/bert-sentiment-0.1.0.tgz)
   bench-web                      browser benchmark: our engine vs Transformers.js (dev-only; needs ../shared)
-  bench-page-batch [N]           the page's many-reviews mode on N IMDb test reviews (default 25000) vs trainer predict";
+  bench-page-batch [N]           the page's many-reviews mode on N IMDb test reviews (default 25000) vs trainer predict
+  bench-tune                     fine-tuning the release model in the page on 400 IMDb reviews vs the native trainer's step";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         "pack" => pack::pack().map(|_| ()),
         "bench-web" => bench_web::bench_web(),
         "bench-page-batch" => bench_web::bench_page_batch(&args[1..]),
+        "bench-tune" => bench_web::bench_tune(),
         _ => Err(USAGE.into()),
     };
     match result {

@@ -68,9 +68,28 @@ impl BertForSequenceClassification {
         source_name: &str,
         device: &Device,
     ) -> Result<(Self, LoadReport)> {
-        use burn_store::ModuleSnapshot;
         let mut model = Self::init(config, num_labels, device);
-        let result = model.load_from(store).map_err(|e| Error::Checkpoint {
+        let unused = model.fill_from_burnpack(store, source_name)?;
+        Ok((
+            model,
+            LoadReport {
+                unused,
+                initialized: vec![],
+            },
+        ))
+    }
+
+    /// Replace every weight with the burnpack's, keeping this model's device and which
+    /// parameters train, and taking the saved parameter ids (an optimizer's state is
+    /// keyed by them, so a checkpoint's optimizer state finds its weights again). Every
+    /// tensor of the model must be there; what is left over is returned.
+    pub(crate) fn fill_from_burnpack(
+        &mut self,
+        store: &mut burn_store::BurnpackStore,
+        source_name: &str,
+    ) -> Result<Vec<String>> {
+        use burn_store::ModuleSnapshot;
+        let result = self.load_from(store).map_err(|e| Error::Checkpoint {
             source_name: source_name.into(),
             message: e.to_string(),
         })?;
@@ -88,13 +107,7 @@ impl BertForSequenceClassification {
                 found_like: result.applied.first().cloned(),
             });
         }
-        Ok((
-            model,
-            LoadReport {
-                unused: result.unused,
-                initialized: vec![],
-            },
-        ))
+        Ok(result.unused)
     }
 
     /// Save in burnpack format.

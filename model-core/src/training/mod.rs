@@ -21,5 +21,5 @@ pub use optimizer::{clip_global_norm, optimizer};
 pub use plan::plan_epoch;
 pub use recipe::Layers;
 pub use schedule::{Schedule, learning_rate};
-pub use session::{FineTune, Scores, TuneSettings};
+pub use session::{FineTune, Scores, Snapshot, TuneSettings};
 pub use step::{Diverged, Examples, StepContext, StepStats, train_step, train_step_async};

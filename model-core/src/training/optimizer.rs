@@ -2,7 +2,10 @@
 //! gradient norm as `torch.nn.utils.clip_grad_norm_` does.
 
 use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{
+    AdamW, AdamWConfig, AdamWState, GradientsParams, LearningRate, ModuleOptimizer, Optimizer,
+    RecordState, StateSink, StateSource,
+};
 use burn::prelude::*;
 
 use crate::error::{Error, Result};
@@ -11,14 +14,57 @@ use crate::model::BertForSequenceClassification;
 /// AdamW (ε 1e-8) with `weight_decay`, and none on biases and LayerNorm parameters.
 pub fn optimizer(weight_decay: f64) -> Result<ModuleOptimizer> {
     let adamw = |decay: f64| {
-        AdamWConfig::new()
-            .with_epsilon(1e-8)
-            .with_weight_decay(decay as f32)
-            .build()
+        HostLoaded(
+            AdamWConfig::new()
+                .with_epsilon(1e-8)
+                .with_weight_decay(decay as f32)
+                .build(),
+        )
     };
     let no_decay = ParamGroup::from_regex(r"(\.bias|layer_norm\.(gamma|beta))$")
         .map_err(|e| Error::InvalidArgument(format!("optimizer parameter group: {e:?}")))?;
     Ok(ModuleOptimizer::from(adamw(weight_decay)).with_group(no_decay, adamw(0.0), None))
+}
+
+/// burn's AdamW, whose saved state loads onto the CPU (flex) device: burn builds a
+/// loaded state on its default device, which in the browser is WebGPU, which cannot
+/// start synchronously there (a checkpoint's restore panicked on the CPU engine). The
+/// first step after a load moves each state to its parameter's device, as it does from
+/// any device. Steps, state and record format are AdamW's own.
+#[derive(Clone)]
+struct HostLoaded(AdamW);
+
+/// [`HostLoaded`]'s per-parameter state: AdamW's.
+#[derive(Clone)]
+struct HostState<const D: usize>(AdamWState<D>);
+
+impl<const D: usize> RecordState for HostState<D> {
+    fn state_flatten(&self, prefix: &str, out: &mut StateSink) {
+        self.0.state_flatten(prefix, out);
+    }
+
+    fn state_unflatten(prefix: &str, src: &mut StateSource, _device: &Device) -> Option<Self> {
+        AdamWState::state_unflatten(prefix, src, &Device::flex()).map(HostState)
+    }
+}
+
+impl Optimizer for HostLoaded {
+    type State<const D: usize> = HostState<D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<D>, Option<Self::State<D>>) {
+        let (tensor, state) = self.0.step(lr, tensor, grad, state.map(|s| s.0));
+        (tensor, state.map(HostState))
+    }
+
+    fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
+        HostState(AdamW::to_device(state.0, device))
+    }
 }
 
 /// Σ g² over every gradient of `model`'s parameters in `grads`, as one tensor still on

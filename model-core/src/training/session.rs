@@ -144,9 +144,26 @@ pub struct FineTune {
     lengths: Vec<usize>,
     pad_id: u32,
     batch_size: usize,
+    layers: Layers,
     steps_per_epoch: usize,
     step: usize,
     plan: Option<(usize, Vec<Vec<usize>>)>,
+}
+
+/// Where a run stands, as bytes a browser can keep: the weights and the optimizer's
+/// state (both burnpack) after `step` of `steps` steps. With the same examples and
+/// settings, [`FineTune::restore`] goes on from it to the weights an uninterrupted run
+/// reaches, since the epoch order and dropout are functions of the seed and the step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// Steps done.
+    pub step: usize,
+    /// Steps of the whole run (a snapshot of another run's plan is refused).
+    pub steps: usize,
+    /// The model, trainable parameters and frozen alike, in burnpack format.
+    pub model: Vec<u8>,
+    /// AdamW's moments, in burnpack format.
+    pub optimizer: Vec<u8>,
 }
 
 impl FineTune {
@@ -178,6 +195,7 @@ impl FineTune {
             labels,
             pad_id,
             batch_size: settings.batch_size.max(1),
+            layers: settings.layers,
             steps_per_epoch,
             step: 0,
             plan: None,
@@ -240,5 +258,51 @@ impl FineTune {
     /// The model as it stands (on the autodiff device).
     pub fn model(&self) -> &BertForSequenceClassification {
         self.model.as_ref().expect("a model between steps")
+    }
+
+    /// The run as it stands. It reads the weights synchronously: on the CPU engine
+    /// only (a WebGPU tensor can only be read asynchronously, and burn's optimizer
+    /// state has no asynchronous read).
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let optimizer = self
+            .optim
+            .into_bytes()
+            .map_err(|e| Error::Execution(format!("saving the optimizer state: {e:?}")))?;
+        Ok(Snapshot {
+            step: self.step,
+            steps: self.steps(),
+            model: self.model().burnpack_bytes()?,
+            optimizer: optimizer.to_vec(),
+        })
+    }
+
+    /// Go on from `snapshot`, taken from a run of the same examples and settings: its
+    /// weights, optimizer state and step replace this run's.
+    pub fn restore(&mut self, snapshot: &Snapshot) -> Result<()> {
+        if snapshot.steps != self.steps() || snapshot.step > snapshot.steps {
+            return Err(Error::InvalidArgument(format!(
+                "checkpoint: step {} of {} does not fit this run of {} steps",
+                snapshot.step,
+                snapshot.steps,
+                self.steps()
+            )));
+        }
+        let mut model = self.model().clone();
+        let bytes = burn::tensor::Bytes::from_bytes_vec(snapshot.model.clone());
+        let mut store = burn_store::BurnpackStore::from_bytes(Some(bytes));
+        model.fill_from_burnpack(&mut store, "checkpoint model")?;
+        let optim = optimizer(DEFAULT_WEIGHT_DECAY)?
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(
+                snapshot.optimizer.clone(),
+            ))
+            .map_err(|e| Error::Checkpoint {
+                source_name: "checkpoint optimizer state".into(),
+                message: format!("{e:?}"),
+            })?;
+        self.model = Some(self.layers.apply(model));
+        self.optim = optim;
+        self.step = snapshot.step;
+        self.plan = None;
+        Ok(())
     }
 }

@@ -9,7 +9,7 @@ use leptos::task::spawn_local;
 
 use super::progress::progress_view;
 use crate::fetch::read_file;
-use crate::lifecycle::{ModelSource, ModelState, Status, load, set_source};
+use crate::lifecycle::{ModelSource, ModelState, Status, load, replace_fine_tuned};
 use crate::state::ReviewState;
 
 /// Load the model from the page's source. An error shown for the review came
@@ -41,8 +41,8 @@ pub fn ModelPanel() -> impl IntoView {
                     }
                 }
             }
-            set_source(state, ModelSource::Files(Rc::new(map)));
-            reload(state, review).await;
+            review.error.set(None);
+            replace_fine_tuned(state, ModelSource::Files(Rc::new(map))).await;
         });
     };
     view! {

@@ -15,10 +15,11 @@ use wasm_bindgen::JsValue;
 use super::progress::progress_view;
 use crate::archive::tar;
 use crate::batch::record::duration;
-use crate::client::{TuneProgress, TuneReport};
+use crate::client::{SavedTune, Tune, TuneProgress, TuneReport};
 use crate::fetch::{blob, download_blob, read_file};
 use crate::lifecycle::{
-    ModelSource, ModelState, Status, export_bundle, fine_tune, load, set_source,
+    ModelSource, ModelState, Status, discard_fine_tune, export_bundle, fine_tune,
+    replace_fine_tuned, saved_fine_tune,
 };
 use crate::state::TeachState;
 
@@ -122,7 +123,7 @@ fn settings_js(state: TeachState) -> Result<JsValue, String> {
     Ok(o.into())
 }
 
-/// Read the examples and settings, then fine-tune, with progress in the state.
+/// Read the examples and settings, then fine-tune.
 fn start(model: ModelState, state: TeachState) {
     state.error.set(None);
     let prepared = read_examples(state).and_then(|rows| {
@@ -131,13 +132,26 @@ fn start(model: ModelState, state: TeachState) {
         }
         Ok((examples_js(rows), settings_js(state)?))
     });
-    let (examples, settings) = match prepared {
-        Ok(p) => p,
-        Err(e) => {
-            state.error.set(Some(e));
-            return;
-        }
-    };
+    match prepared {
+        Ok(p) => run(model, state, Some(p)),
+        Err(e) => state.error.set(Some(e)),
+    }
+}
+
+/// The page's checkpoints: every 10 steps, or a minute, whichever comes first (a
+/// MiniLM checkpoint is about 270 MB; ten steps of batch 16 take about as long as
+/// writing one).
+fn checkpoint_js() -> JsValue {
+    let o = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&o, &"steps".into(), &10.into());
+    let _ = js_sys::Reflect::set(&o, &"seconds".into(), &60.into());
+    o.into()
+}
+
+/// Fine-tune on `examples` and settings (JS values), or go on with the kept run
+/// (`None`), with progress in the state.
+fn run(model: ModelState, state: TeachState, examples: Option<(JsValue, JsValue)>) {
+    state.error.set(None);
     let Ok(controller) = web_sys::AbortController::new() else {
         state
             .error
@@ -147,11 +161,16 @@ fn start(model: ModelState, state: TeachState) {
     let signal = controller.signal();
     state.abort.set_value(Some(controller));
     state.running.set(true);
+    state.saved.set(None);
     state.progress.set(None);
     state.report.set(None);
     spawn_local(async move {
         let progress = move |p: TuneProgress| state.progress.set(Some(p));
-        let out = fine_tune(model, &examples, &settings, progress, &signal).await;
+        let tune = match &examples {
+            Some((examples, settings)) => Tune::New { examples, settings },
+            None => Tune::Resume,
+        };
+        let out = fine_tune(model, tune, &checkpoint_js(), progress, &signal).await;
         state.running.set(false);
         state.abort.set_value(None);
         match out {
@@ -159,11 +178,34 @@ fn start(model: ModelState, state: TeachState) {
             Err(_) if signal.aborted() => state.error.set(Some(
                 "Cancelled: the model before is still the one answering.".into(),
             )),
-            Err(e) => state.error.set(Some(format!(
-                "Fine-tuning failed: {e}. The model before is still the one answering."
-            ))),
+            Err(e) => {
+                state.error.set(Some(format!(
+                    "Fine-tuning failed: {e}. The model before is still the one answering."
+                )));
+                // A failed run may have left a checkpoint to go on from.
+                look_for_saved(model, state).await;
+            }
         }
     });
+}
+
+/// Offer the run kept in the browser's storage, if the model has one.
+async fn look_for_saved(model: ModelState, state: TeachState) {
+    match saved_fine_tune(model).await {
+        Ok(saved) => state.saved.set(saved),
+        Err(e) => web_sys::console::warn_1(&format!("no kept fine-tuning run: {e}").into()),
+    }
+}
+
+fn saved_line(s: &SavedTune) -> String {
+    let when = js_sys::Date::new(&s.saved_at.into())
+        .to_locale_time_string("default")
+        .as_string()
+        .unwrap_or_default();
+    format!(
+        "A fine-tuning run on {} examples stopped at step {} of {} (kept at {when}).",
+        s.examples, s.step, s.steps
+    )
 }
 
 fn progress_caption(p: &TuneProgress) -> String {
@@ -171,19 +213,33 @@ fn progress_caption(p: &TuneProgress) -> String {
         "prepare" => "Scoring the held-out examples and loading a trainable copy…".into(),
         "finish" => "Packaging the model and calibrating it on the held-out examples…".into(),
         _ => format!(
-            "Step {} of {} · loss {:.3} · {:.1} examples/s · {} left",
+            "Step {} of {} · loss {:.3} · {:.1} examples/s · {} left{}",
             p.step,
             p.steps,
             p.loss.unwrap_or(f64::NAN),
             p.samples_per_second.unwrap_or(0.0),
             duration(p.eta_seconds.unwrap_or(0.0)),
+            p.warning
+                .as_ref()
+                .map(|w| format!(" · {w}"))
+                .unwrap_or_default(),
         ),
     }
 }
 
 fn report_line(r: &TuneReport) -> String {
+    let resumed = if r.resumed_from > 0 {
+        format!(", going on from the checkpoint of step {}", r.resumed_from)
+    } else {
+        String::new()
+    };
+    let warning = r
+        .warning
+        .as_ref()
+        .map(|w| format!(" Note: {w}."))
+        .unwrap_or_default();
     let trained = format!(
-        "{} examples trained in {} ({:.1} examples/s)",
+        "{} examples trained in {} ({:.1} examples/s{resumed}){warning}",
         r.examples.train,
         duration(r.seconds),
         r.samples_per_second
@@ -254,11 +310,26 @@ pub fn TeachPanel() -> impl IntoView {
     };
     let no_input =
         move || state.file.with(Option::is_none) && state.text.with(|t| t.trim().is_empty());
+    // Each time a model becomes ready: is a run of it kept from before a reload?
+    Effect::new(move |_| {
+        if ready() && !state.running.get_untracked() {
+            spawn_local(look_for_saved(model, state));
+        }
+    });
+    let discard = move |_| {
+        spawn_local(async move {
+            match discard_fine_tune(model).await {
+                Ok(()) => state.saved.set(None),
+                Err(e) => state
+                    .error
+                    .set(Some(format!("The kept run was not dropped: {e}"))),
+            }
+        })
+    };
     let release = move |_| {
         spawn_local(async move {
-            set_source(model, ModelSource::Url("model/".into()));
             state.report.set(None);
-            load(model).await;
+            replace_fine_tuned(model, ModelSource::Url("model/".into())).await;
         })
     };
     let save = move |_| {
@@ -304,6 +375,32 @@ pub fn TeachPanel() -> impl IntoView {
                     {setting("teach-seed", "Seed", state.seed)}
                 </div>
             </details>
+            {move || {
+                state
+                    .saved
+                    .get()
+                    .filter(|_| !state.running.get())
+                    .map(|s| {
+                        view! {
+                            <div class="notice" data-testid="teach-saved">
+                                <p>{saved_line(&s)}</p>
+                                <div class="actions">
+                                    <button
+                                        id="teach-resume"
+                                        class="primary"
+                                        on:click=move |_| run(model, state, None)
+                                        disabled=move || !ready() || model.busy.get()
+                                    >
+                                        "Resume it"
+                                    </button>
+                                    <button id="teach-discard" on:click=discard>
+                                        "Discard it"
+                                    </button>
+                                </div>
+                            </div>
+                        }
+                    })
+            }}
             <div class="actions">
                 <button
                     id="teach-start"
@@ -350,9 +447,9 @@ pub fn TeachPanel() -> impl IntoView {
                     <button id="teach-release" on:click=release>"Back to the release model"</button>
                 </div>
                 <p class="hint">
-                    "The fine-tuned model answers in this tab until it is closed or reloaded: download it to keep it, then open its files with \"Use your own model\" or "
+                    "The fine-tuned model is this page's model, on this device, until you go back to the release model or open another: download it to use it elsewhere (\"Use your own model\", or "
                     <code>"trainer predict --model"</code>
-                    "."
+                    ")."
                 </p>
             </Show>
         </section>

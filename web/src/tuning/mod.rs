@@ -31,6 +31,8 @@ use wasm_bindgen::prelude::*;
 
 use crate::library::{Files, Loaded, build, current, info_of, install, to_js};
 
+mod checkpoint;
+
 /// A label as JS passes it: a name (`"positive"`, any case) or a class index.
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -130,6 +132,14 @@ struct Run {
 
 thread_local! {
     static RUN: RefCell<Option<Run>> = const { RefCell::new(None) };
+}
+
+/// `f` on the run in progress.
+fn with_run<T>(f: impl FnOnce(&mut Run) -> Result<T, JsError>) -> Result<T, JsError> {
+    RUN.with(|r| match r.borrow_mut().as_mut() {
+        Some(run) => f(run),
+        None => Err(err("no fine-tuning run is in progress")),
+    })
 }
 
 fn err(e: impl ToString) -> JsError {
