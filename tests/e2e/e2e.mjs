@@ -351,9 +351,24 @@ async function main() {
     await waitReady(page);
     assert.match(await page.innerText('footer'), /held-out accuracy/);
     assert.ok(await page.$('#teach-release'), 'no way back to the release model after a reload');
-    await page.click('#teach-release');
+    // A kept model that no longer opens is dropped, and the release model loads.
+    await page.evaluate(() => new Promise((done, fail) => {
+      const r = indexedDB.open('bert-sentiment-model', 1);
+      r.onerror = () => fail(r.error);
+      r.onsuccess = () => {
+        const tx = r.result.transaction('bundles', 'readwrite');
+        tx.objectStore('bundles').put(new Map([['manifest.json', new TextEncoder().encode('{ not json')]]), 'fine-tuned');
+        tx.oncomplete = () => { r.result.close(); done(); };
+        tx.onabort = () => fail(tx.error);
+      };
+    }));
+    await page.reload();
     await page.waitForFunction(() => /test accuracy/.test(document.querySelector('footer').innerText), null, { timeout: 120_000 });
     await waitReady(page);
+    assert.match(await page.innerText('body'), /The model fine-tuned on an earlier visit could not be opened \(.+\), so it was dropped/);
+    await page.reload();
+    await waitReady(page);
+    assert.match(await page.innerText('footer'), /test accuracy/);
   });
   await step('no request left the origin', async () => {
     assertSameOrigin(run.requests);

@@ -11,7 +11,7 @@
 //! - [`client`]: the page's handle on the JS library's `SentimentClassifier`.
 //! - [`explain`]: a review's reading and explanation through the model (page and library).
 //! - [`library`]: the wasm exports the JS library's worker calls (`static/lib/`).
-//! - [`tuning`]: the worker's fine-tuning (`clf.fineTune`) and `clf.exportBundle`.
+//! - [`tuning`]: the worker's fine-tuning (`clf.fineTune`), its checkpoints, and `clf.exportBundle`.
 //! - [`occlusion`]: what the model reads of a review, and the "Why?" explanation (DOM-free).
 //! - [`engine`]: WebGPU through burn's wgpu, flex on wasm as the fallback.
 //! - [`fetch`]: file input, downloads, timers, the service worker's registration.

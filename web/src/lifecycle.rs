@@ -345,17 +345,30 @@ pub async fn fine_tune(
 /// The page's first load: the model fine-tuned here on an earlier visit, when one is
 /// kept and the page's source is its usual URL, else that source.
 pub async fn first_load(state: ModelState) {
-    if matches!(state.source.get_value(), ModelSource::Url(_)) {
-        match kept_model::kept().await {
-            Ok(Some(files)) => {
-                crate::client::discard_preload();
-                set_source(state, ModelSource::FineTuned(Rc::new(files)));
-            }
-            Ok(None) => {}
-            Err(e) => web_sys::console::warn_1(&format!("no kept fine-tuned model: {e}").into()),
+    let usual = state.source.get_value();
+    if !matches!(usual, ModelSource::Url(_)) {
+        return load(state).await;
+    }
+    match kept_model::kept().await {
+        Ok(Some(files)) => {
+            crate::client::discard_preload();
+            set_source(state, ModelSource::FineTuned(Rc::new(files)));
+        }
+        Ok(None) => return load(state).await,
+        Err(e) => {
+            web_sys::console::warn_1(&format!("no kept fine-tuned model: {e}").into());
+            return load(state).await;
         }
     }
     load(state).await;
+    // A kept model that no longer opens (stored by another version of the page, say)
+    // must not keep the page from starting: it goes, and the usual model loads.
+    if let Status::Failed(e) = state.status.get_untracked() {
+        state.notice.set(Some(format!(
+            "The model fine-tuned on an earlier visit could not be opened ({e}), so it was dropped and the release model loaded."
+        )));
+        replace_fine_tuned(state, usual).await;
+    }
 }
 
 /// Make `source` the page's model in place of the fine-tuned one, which is then no

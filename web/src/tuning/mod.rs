@@ -8,7 +8,9 @@
 //! leaves it working. At the end the trained weights become a web bundle in the
 //! model's own dtype (an int8 model is trained in f32 and quantised again by the
 //! project's one quantiser), the calibration is fitted on the held-out examples, and
-//! that bundle, the one `exportBundle` returns, is what the worker then runs.
+//! that bundle, the one `exportBundle` returns, is what the worker then runs. A run
+//! in progress can be saved and restored ([`checkpoint`]), for the worker's
+//! checkpoints in IndexedDB.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -31,7 +33,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::library::{Files, Loaded, build, current, info_of, install, to_js};
 
-mod checkpoint;
+pub mod checkpoint;
 
 /// A label as JS passes it: a name (`"positive"`, any case) or a class index.
 #[derive(Deserialize)]
