@@ -363,7 +363,7 @@ async function main() {
       };
     }));
     await page.reload();
-    await page.waitForFunction(() => /test accuracy/.test(document.querySelector('footer').innerText), null, { timeout: 120_000 });
+    await page.waitForFunction(() => /test accuracy/.test(document.querySelector('footer')?.innerText ?? ''), null, { timeout: 120_000 });
     await waitReady(page);
     assert.match(await page.innerText('body'), /The model fine-tuned on an earlier visit could not be opened \(.+\), so it was dropped/);
     await page.reload();
