@@ -90,10 +90,3 @@ export function dropCheckpoints() {
     store.clear();
   });
 }
-
-// The hex SHA-256 naming a run: the model it starts from, its examples and settings.
-export async function runKey(model, examples, settings) {
-  const text = JSON.stringify([model, examples, settings]);
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
-}

@@ -20,7 +20,7 @@
 import '../wasm-features.js';
 import './gpu-watch.js';
 import { compileWasm, fetchOk } from './compile.js';
-import { dropCheckpoints, keptCheckpoint, runKey, saveCheckpoint } from './tuning-store.js';
+import { dropCheckpoints, keptCheckpoint, saveCheckpoint } from './tuning-store.js';
 
 const CHUNK = 16; // texts per model call: a cancel never waits longer than one chunk
 
@@ -363,6 +363,12 @@ async function digests(files, known) {
 async function keyOfFiles(files, known) {
   const d = await digests(files, known);
   return d ? runKey('bundle', [...d].sort(), null) : null;
+}
+
+// The hex SHA-256 naming a fine-tuning run: the model it starts from, its examples and
+// settings (the same three make the same run again).
+function runKey(model, examples, settings) {
+  return sha256(new TextEncoder().encode(JSON.stringify([model, examples, settings])));
 }
 
 // The SHA-256 of `bytes` in hex, as the manifest writes it; null without WebCrypto.
