@@ -232,3 +232,37 @@ fn line_break_tags_do_not_change_predictions() {
         "tagged and spaced texts differ: {lines:?}"
     );
 }
+
+/// `--backend auto` on a machine without a desktop session (CI, a server, a container)
+/// looks for a GPU without printing errors: Mesa's Vulkan device-selection layer used
+/// to make libwayland print `error: XDG_RUNTIME_DIR is invalid or not set in the
+/// environment.` four times before the run went on, on the CPU, as it should.
+#[test]
+fn backend_auto_looks_for_a_gpu_quietly_without_a_display() {
+    let model = tiny("finetuned");
+    let out = std::process::Command::new(trainer_bin())
+        .args([
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--max-len",
+            "64",
+        ])
+        .args(["--backend", "auto"])
+        .arg("A wonderful movie! The acting was great and I loved it.")
+        .env("HF_HUB_OFFLINE", "1")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("NODEVICE_SELECT")
+        .env_remove("MESA_VK_DEVICE_SELECT")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(json_lines(&out).len(), 1);
+    assert!(
+        !stderr.contains("XDG_RUNTIME_DIR") && !stderr.to_lowercase().contains("error"),
+        "stderr: {stderr}"
+    );
+}

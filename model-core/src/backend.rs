@@ -200,6 +200,33 @@ pub fn select_devices(kind: BackendKind, n: usize) -> Result<Vec<SelectedDevice>
     }
 }
 
+/// Keep the wgpu probe quiet on a machine without a desktop session: turn off Mesa's
+/// Vulkan device-selection layer (`NODEVICE_SELECT=1`) when neither `WAYLAND_DISPLAY`
+/// nor `DISPLAY` is set and the user has not configured the layer.
+///
+/// Why: that implicit layer picks the GPU the desktop runs on by connecting to the
+/// display server; without one, libwayland prints `error: XDG_RUNTIME_DIR is invalid or
+/// not set in the environment.` to stderr for every Vulkan instance, and `--backend
+/// auto` opens several while it looks for a GPU: lines that read as a failure before a
+/// run that then, rightly, goes on (on the CPU when the only adapter is lavapipe).
+/// With no display the layer has nothing to choose by, so the order of GPUs is the
+/// driver's either way.
+///
+/// # Safety
+/// It sets an environment variable: call it first thing in `main`, before any other
+/// thread exists (another thread reading the environment meanwhile is undefined
+/// behaviour).
+#[cfg(not(target_family = "wasm"))]
+pub unsafe fn quiet_headless_vulkan() {
+    let var = |name| std::env::var_os(name).is_some();
+    let headless = !var("WAYLAND_DISPLAY") && !var("DISPLAY");
+    let configured = var("NODEVICE_SELECT") || var("MESA_VK_DEVICE_SELECT");
+    if headless && !configured {
+        // SAFETY: the caller's contract: no other thread exists yet.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
+    }
+}
+
 /// Threads the CPU backends use.
 pub fn threads() -> usize {
     std::thread::available_parallelism()

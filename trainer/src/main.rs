@@ -43,6 +43,8 @@ enum Command {
 
 fn main() -> ExitCode {
     trainer::allocator::keep_freed_memory();
+    // SAFETY: first thing in `main`: no other thread exists yet.
+    unsafe { model_core::backend::quiet_headless_vulkan() };
     let cli = Cli::parse();
     let interrupted = Arc::new(AtomicBool::new(false));
     // First Ctrl-C: fine-tune checkpoints after the current step and predict writes

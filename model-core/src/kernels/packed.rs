@@ -29,6 +29,9 @@ const MR: usize = 4;
 /// in the browser, 16 natively) stay in L1 while a panel is swept down the rows.
 const KC: usize = 256;
 
+/// Weights of at least this many values are packed on every thread.
+const PARALLEL_PACK: usize = 1 << 16;
+
 /// A `[k, n]` weight in panels of `NR` columns: panel `p` holds rows `0..k` of
 /// columns `p·NR..p·NR+NR`, row after row, zero past column `n`.
 #[derive(Default)]
@@ -66,18 +69,24 @@ impl PackedWeight {
         let panels = n.div_ceil(NR);
         self.data.clear();
         self.data.resize(panels * k * NR, 0.0);
-        for (p, panel) in self
-            .data
-            .chunks_exact_mut((k * NR).max(1))
-            .enumerate()
-            .take(panels)
-        {
+        let panel_len = (k * NR).max(1);
+        let fill = |p: usize, panel: &mut [f32]| {
             let cols = NR.min(n - p * NR);
             for (i, row) in panel.chunks_exact_mut(NR).enumerate() {
                 let base = offset + i * rs + p * NR * cs;
                 for (j, v) in row[..cols].iter_mut().enumerate() {
                     *v = scale * src[base + j * cs];
                 }
+            }
+        };
+        // A weight packed for one training product (megabytes, every step) is split
+        // over the threads; attention's per-head packs (a few KiB, already one job per
+        // head) stay on the thread that asked.
+        if k * n >= PARALLEL_PACK {
+            super::for_chunks(&mut self.data, panel_len, fill);
+        } else {
+            for (p, panel) in self.data.chunks_exact_mut(panel_len).enumerate() {
+                fill(p, panel);
             }
         }
         (self.k, self.n) = (k, n);

@@ -163,6 +163,21 @@ impl StepContext {
         }
     }
 
+    /// [`Self::backward`] run on one of rayon's threads (where there is a pool): its
+    /// hundreds of parallel kernels then split their work by stealing inside the
+    /// pool instead of each being handed over from the calling thread and waited for,
+    /// two cross-thread wake-ups apiece (in the browser's threaded module, the
+    /// library's worker is outside the pool).
+    fn backward_in_pool(
+        &self,
+        model: &BertForSequenceClassification,
+        data: &Examples<'_>,
+        group: &[Vec<usize>],
+        step: usize,
+    ) -> Backward {
+        crate::kernels::simd::in_pool(|| self.backward(model, data, group, step))
+    }
+
     /// The update of step `step` from its [`Backward`] and the values read from it:
     /// the model updated when every loss and the gradient norm are finite, unchanged
     /// (with why) when not, so the caller never applies a non-finite update.
@@ -215,7 +230,7 @@ pub fn train_step(
     group: &[Vec<usize>],
     step: usize,
 ) -> (BertForSequenceClassification, Result<StepStats, Diverged>) {
-    let backward = ctx.backward(&model, data, group, step);
+    let backward = ctx.backward_in_pool(&model, data, group, step);
     // Read the losses only now, so the devices work at the same time.
     let batch_losses = backward
         .losses
@@ -252,7 +267,7 @@ pub async fn train_step_async(
     BertForSequenceClassification,
     Result<Result<StepStats, Diverged>>,
 ) {
-    let backward = ctx.backward(&model, data, group, step);
+    let backward = ctx.backward_in_pool(&model, data, group, step);
     let read = match read_async(&backward).await {
         Ok(read) => read,
         Err(e) => return (model, Err(e)),

@@ -9,7 +9,9 @@ use burn_flex::{Flex, FlexTensor};
 
 use super::{Ad, flex_shaped, on_flex_autodiff, track};
 use crate::kernels::simd::fold_chunks;
-use crate::kernels::{Mat, f32_tensor, f32s, matmul};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::kernels::{Mat, matmul};
+use crate::kernels::{f32_tensor, f32s};
 
 /// `x·W + b` on a tracked flex tensor (`[.., d_in]` → `[.., d_out]`) with its own
 /// backward pass; `None` for anything else (the caller then uses burn's `Linear`).
@@ -160,6 +162,25 @@ impl<'a> Strided<'a> {
         }
     }
 
+    /// The `m × n` view as contiguous rows: borrowed when it already is, else copied.
+    #[cfg(target_arch = "wasm32")]
+    fn contiguous(&self, m: usize, n: usize) -> std::borrow::Cow<'a, [f32]> {
+        if self.cs == 1 && (self.rs == n as isize || m <= 1) {
+            return std::borrow::Cow::Borrowed(&self.data[self.offset..self.offset + m * n]);
+        }
+        // A transposed view (the weight gradient's `xᵀ`): rows gathered in parallel.
+        let mut out = vec![0.0f32; m * n];
+        crate::kernels::for_chunks(&mut out, n * 64, |b, block| {
+            for (r, row) in block.chunks_exact_mut(n).enumerate() {
+                let start = self.offset as isize + (b * 64 + r) as isize * self.rs;
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v = self.data[(start + j as isize * self.cs) as usize];
+                }
+            }
+        });
+        std::borrow::Cow::Owned(out)
+    }
+
     /// Whether an `m × n` view stays inside `data`.
     fn fits(&self, m: usize, n: usize) -> bool {
         if m == 0 || n == 0 {
@@ -178,16 +199,10 @@ impl<'a> Strided<'a> {
     }
 }
 
-/// gemm's own threads: rayon's natively; none in the browser, where gemm is built
-/// without them (its rayon feature is a native build's).
-#[cfg(not(target_arch = "wasm32"))]
-const GEMM_THREADS: gemm::Parallelism = gemm::Parallelism::Rayon(0);
-#[cfg(target_arch = "wasm32")]
-const GEMM_THREADS: gemm::Parallelism = gemm::Parallelism::None;
-
 /// `dst[m, n] = lhs[m, k] · rhs[k, n]` (row-major), or `+=` onto `dst`'s values with
 /// `accumulate`; a fresh `dst` (`accumulate` false) is filled without being zeroed
-/// first. On rayon's threads natively ([`GEMM_THREADS`]).
+/// first. gemm on rayon's threads.
+#[cfg(not(target_arch = "wasm32"))]
 fn gemm_into(
     dst: &mut Vec<f32>,
     accumulate: bool,
@@ -222,12 +237,42 @@ fn gemm_into(
             Mat::new(lhs.data.as_ptr().add(lhs.offset), lhs.rs, lhs.cs),
             Mat::new(rhs.data.as_ptr().add(rhs.offset), rhs.rs, rhs.cs),
             1.0f32,
-            GEMM_THREADS,
+            gemm::Parallelism::Rayon(0),
         );
         if !accumulate {
             dst.set_len(m * n);
         }
     }
+}
+
+/// The same product in the browser, on the packed kernel: `rhs` packed for this one
+/// call (`k·n` values moved against the product's `m·k·n` multiply-adds), `lhs` made
+/// contiguous where it is a transposed view, and the rows split over the threaded
+/// module's pool, with relaxed SIMD's fused multiply-add where the module has it.
+///
+/// Why not gemm, as natively: in wasm gemm runs on one thread (its rayon feature is a
+/// native build's) with an unfused multiply-add; a MiniLM fine-tune in the page spent
+/// 80% of its time in gemm's simd128 kernel while the pool's other thread waited.
+#[cfg(target_arch = "wasm32")]
+fn gemm_into(
+    dst: &mut Vec<f32>,
+    accumulate: bool,
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs: Strided,
+    rhs: Strided,
+) {
+    use crate::kernels::packed::PackedWeight;
+    assert!(lhs.fits(m, k) && rhs.fits(k, n), "matrix views");
+    if accumulate {
+        assert_eq!(dst.len(), m * n, "product output shape");
+    } else {
+        dst.clear();
+        dst.resize(m * n, 0.0);
+    }
+    let w = PackedWeight::pack(rhs.data, rhs.offset, rhs.rs, rhs.cs, k, n);
+    w.accumulate(dst, &lhs.contiguous(m, k), m);
 }
 
 /// Σ over the rows of `g` (`[rows, width]`), in parallel: the bias gradient.
