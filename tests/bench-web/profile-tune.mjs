@@ -5,6 +5,8 @@
 // The threaded module keeps its function names; the single-threaded ones are stripped.
 //   cargo xtask serve --no-build --port 8080 &          # after `cargo xtask build-web`
 //   PAGE=http://127.0.0.1:8080/ THREADS=2 node --experimental-websocket tests/bench-web/profile-tune.mjs
+// EXAMPLES (default 128: one epoch, a sixteenth held out), ENGINE=webgpu, FRAMES=regex (time
+// inside the matching functions, on the thread that called them), TOP (rows printed).
 // Needs Node's WebSocket (Node 22, or 20 with --experimental-websocket): Playwright's CDP
 // sessions do not reach a page's workers, so this talks to Chromium's DevTools port.
 import { chromium } from 'playwright-core';
@@ -12,6 +14,8 @@ import { imdbReviews, ARCHIVE } from '../e2e/imdb.mjs';
 
 const PAGE = process.env.PAGE || 'http://127.0.0.1:8080/';
 const THREADS = Number(process.env.THREADS || 2);
+// ENGINE=webgpu: the page's WebGPU engine (SwiftShader here: there is no GPU).
+const ENGINE = process.env.ENGINE || 'cpu';
 const EXAMPLES = Number(process.env.EXAMPLES || 128);
 const PORT = 9333;
 const train = imdbReviews(ARCHIVE, 'train');
@@ -20,16 +24,16 @@ const examples = Array.from({ length: EXAMPLES }, (_, i) => train[Math.floor((i 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   headless: true,
-  args: ['--no-sandbox', '--disable-gpu', `--remote-debugging-port=${PORT}`],
+  args: ['--no-sandbox', '--disable-gpu', `--remote-debugging-port=${PORT}`, ...(ENGINE === 'webgpu' ? ['--enable-unsafe-webgpu'] : [])],
 });
 const page = await (await browser.newContext({ serviceWorkers: 'block' })).newPage();
 await page.goto(new URL('tune-profile', PAGE).href);
-await page.evaluate(async (threads) => {
+await page.evaluate(async ({ threads, engine }) => {
   const lib = await import('/lib/bert-sentiment.js');
-  self.clf = await lib.SentimentClassifier.load('/model/', { engine: 'cpu', threads });
+  self.clf = await lib.SentimentClassifier.load('/model/', { engine, threads });
   await self.clf.classify(['warm up']);
-}, THREADS);
-console.log('engine:', JSON.stringify(await page.evaluate(() => self.clf.info.threads)), 'threads');
+}, { threads: THREADS, engine: ENGINE });
+console.log('engine:', JSON.stringify(await page.evaluate(() => [self.clf.info.engine, self.clf.info.threads])));
 
 // Chromium's browser endpoint: attach to every worker, flat sessions.
 const version = await (await fetch(`http://127.0.0.1:${PORT}/json/version`)).json();
