@@ -65,10 +65,10 @@ for (const w of workers) {
   sessions.push(sessionId);
 }
 for (const s of sessions) await send('Profiler.start', {}, s);
-const report = await page.evaluate(async (examples) => {
-  const r = await self.clf.fineTune(examples, { epochs: 1, learningRate: 1e-4, batchSize: 16, maxLen: 128, validation: 1 / 16, seed: 42 });
+const report = await page.evaluate(async ([examples, settings]) => {
+  const r = await self.clf.fineTune(examples, { epochs: 1, learningRate: 1e-4, batchSize: 16, maxLen: 128, validation: 1 / 16, seed: 42, ...settings });
   return { steps: r.steps, seconds: r.seconds, samplesPerSecond: r.samplesPerSecond };
-}, examples);
+}, [examples, JSON.parse(process.env.SETTINGS || '{}')]);
 console.log('fineTune:', JSON.stringify(report));
 const self = new Map();
 const inclusive = new Map();
