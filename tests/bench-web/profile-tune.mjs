@@ -5,7 +5,8 @@
 // The threaded module keeps its function names; the single-threaded ones are stripped.
 //   cargo xtask serve --no-build --port 8080 &          # after `cargo xtask build-web`
 //   PAGE=http://127.0.0.1:8080/ THREADS=2 node --experimental-websocket tests/bench-web/profile-tune.mjs
-// EXAMPLES (default 128: one epoch, a sixteenth held out), ENGINE=webgpu, FRAMES=regex (time
+// EXAMPLES (default 128: one epoch, a sixteenth held out), ENGINE=webgpu, SETTINGS (JSON over
+// the fineTune settings, e.g. {"layers":"head","maxLen":32}), FRAMES=regex (time
 // inside the matching functions, on the thread that called them), TOP (rows printed).
 // Needs Node's WebSocket (Node 22, or 20 with --experimental-websocket): Playwright's CDP
 // sessions do not reach a page's workers, so this talks to Chromium's DevTools port.
