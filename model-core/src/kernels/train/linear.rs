@@ -200,60 +200,16 @@ impl<'a> Strided<'a> {
 }
 
 /// `dst[m, n] = lhs[m, k] · rhs[k, n]` (row-major), or `+=` onto `dst`'s values with
-/// `accumulate`; a fresh `dst` (`accumulate` false) is filled without being zeroed
-/// first. gemm on rayon's threads.
-#[cfg(not(target_arch = "wasm32"))]
-fn gemm_into(
-    dst: &mut Vec<f32>,
-    accumulate: bool,
-    m: usize,
-    n: usize,
-    k: usize,
-    lhs: Strided,
-    rhs: Strided,
-) {
-    assert!(lhs.fits(m, k) && rhs.fits(k, n), "matrix views");
-    if accumulate {
-        assert_eq!(dst.len(), m * n, "product output shape");
-    } else {
-        dst.clear();
-        dst.reserve_exact(m * n);
-        if k == 0 {
-            dst.resize(m * n, 0.0);
-            return;
-        }
-    }
-    // SAFETY: the views were checked to lie inside their slices; `dst` has room for
-    // `m·n` values, and gemm writes every one of them when it does not read `dst`
-    // (k > 0), before `set_len` makes them visible.
-    unsafe {
-        matmul(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            n as isize,
-            accumulate,
-            Mat::new(lhs.data.as_ptr().add(lhs.offset), lhs.rs, lhs.cs),
-            Mat::new(rhs.data.as_ptr().add(rhs.offset), rhs.rs, rhs.cs),
-            1.0f32,
-            gemm::Parallelism::Rayon(0),
-        );
-        if !accumulate {
-            dst.set_len(m * n);
-        }
-    }
-}
-
-/// The same product in the browser, on the packed kernel: `rhs` packed for this one
-/// call (`k·n` values moved against the product's `m·k·n` multiply-adds), `lhs` made
-/// contiguous where it is a transposed view, and the rows split over the threaded
-/// module's pool, with relaxed SIMD's fused multiply-add where the module has it.
+/// `accumulate`. Natively gemm on rayon's threads, writing a fresh `dst` without
+/// zeroing it first.
 ///
-/// Why not gemm, as natively: in wasm gemm runs on one thread (its rayon feature is a
-/// native build's) with an unfused multiply-add; a MiniLM fine-tune in the page spent
-/// 80% of its time in gemm's simd128 kernel while the pool's other thread waited.
-#[cfg(target_arch = "wasm32")]
+/// In the browser the packed kernel instead: `rhs` packed for this one call (`k·n`
+/// values moved against the product's `m·k·n` multiply-adds), `lhs` made contiguous
+/// where it is a transposed view, and the rows split over the threaded module's pool,
+/// with relaxed SIMD's fused multiply-add where the module has it. Why not gemm there:
+/// in wasm gemm runs on one thread (its rayon feature is a native build's) with an
+/// unfused multiply-add; a MiniLM fine-tune in the page spent 80% of its time in gemm's
+/// simd128 kernel while the pool's other thread waited.
 fn gemm_into(
     dst: &mut Vec<f32>,
     accumulate: bool,
@@ -263,16 +219,51 @@ fn gemm_into(
     lhs: Strided,
     rhs: Strided,
 ) {
-    use crate::kernels::packed::PackedWeight;
     assert!(lhs.fits(m, k) && rhs.fits(k, n), "matrix views");
     if accumulate {
         assert_eq!(dst.len(), m * n, "product output shape");
     } else {
         dst.clear();
-        dst.resize(m * n, 0.0);
     }
-    let w = PackedWeight::pack(rhs.data, rhs.offset, rhs.rs, rhs.cs, k, n);
-    w.accumulate(dst, &lhs.contiguous(m, k), m);
+    #[cfg(target_arch = "wasm32")]
+    {
+        if !accumulate {
+            dst.resize(m * n, 0.0);
+        }
+        let w =
+            crate::kernels::packed::PackedWeight::pack(rhs.data, rhs.offset, rhs.rs, rhs.cs, k, n);
+        w.accumulate(dst, &lhs.contiguous(m, k), m);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        if !accumulate {
+            dst.reserve_exact(m * n);
+            if k == 0 {
+                dst.resize(m * n, 0.0);
+                return;
+            }
+        }
+        // SAFETY: the views were checked to lie inside their slices; `dst` has room for
+        // `m·n` values, and gemm writes every one of them when it does not read `dst`
+        // (k > 0), before `set_len` makes them visible.
+        unsafe {
+            matmul(
+                m,
+                n,
+                k,
+                dst.as_mut_ptr(),
+                n as isize,
+                accumulate,
+                Mat::new(lhs.data.as_ptr().add(lhs.offset), lhs.rs, lhs.cs),
+                Mat::new(rhs.data.as_ptr().add(rhs.offset), rhs.rs, rhs.cs),
+                1.0f32,
+                gemm::Parallelism::Rayon(0),
+            );
+            if !accumulate {
+                dst.set_len(m * n);
+            }
+        }
+    }
 }
 
 /// Σ over the rows of `g` (`[rows, width]`), in parallel: the bias gradient.
