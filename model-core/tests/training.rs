@@ -9,10 +9,10 @@ use burn::prelude::*;
 use model_core::training::{optimizer, train_step};
 use train_golden::{Golden, softmax};
 
-#[test]
-fn native_training_steps_match_pytorch() {
+/// The golden steps on `base` (with autodiff), then each text's probabilities.
+fn run(base: Device, name: &str) -> train_golden::Report {
     let golden = Golden::load();
-    let device = Device::flex().autodiff();
+    let device = base.clone().autodiff();
     let ctx = golden.context(&device);
     let mut optim = optimizer(golden.weight_decay()).unwrap();
     let mut model = golden.model(&device);
@@ -30,7 +30,6 @@ fn native_training_steps_match_pytorch() {
         stats.push(outcome.expect("a finite step"));
     }
     let model = model.valid();
-    let base = Device::flex();
     let probabilities: Vec<Vec<f32>> = (0..golden.encoded.len())
         .map(|i| {
             let logits = model.forward(&golden.input(i, &base)).into_data();
@@ -38,7 +37,32 @@ fn native_training_steps_match_pytorch() {
         })
         .collect();
     let report = golden.compare(&stats, &probabilities);
-    eprintln!("flex, native: {report}");
+    eprintln!("{name}: {report}");
+    report
+}
+
+#[test]
+fn native_training_steps_match_pytorch() {
+    let report = run(Device::flex(), "flex, native");
+    assert!(report.loss < 1e-4 && report.grad_norm < 1e-4, "{report}");
+    assert!(report.probabilities < 1e-4, "{report}");
+}
+
+/// burn's generic ops on wgpu (lavapipe in CI), with burn's kernel fusion: the GPU
+/// fine-tuning path. `REQUIRE_WGPU=1` turns a missing adapter into a failure.
+#[test]
+fn wgpu_training_steps_match_pytorch() {
+    let gpu = match model_core::backend::select_device(model_core::backend::BackendKind::Wgpu) {
+        Ok(gpu) => gpu,
+        Err(e) if std::env::var_os("REQUIRE_WGPU").is_some() => {
+            panic!("REQUIRE_WGPU is set but wgpu has no adapter: {e}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: {e}");
+            return;
+        }
+    };
+    let report = run(gpu.device.clone(), &gpu.description);
     assert!(report.loss < 1e-4 && report.grad_norm < 1e-4, "{report}");
     assert!(report.probabilities < 1e-4, "{report}");
 }

@@ -103,6 +103,19 @@ async function waitReady(page) {
   if (err) throw new Error(`model failed to load: ${await err.innerText()}`);
 }
 
+/// Counts WebGPU compute dispatches and queue submits in the worker it is evaluated in
+/// (once per worker), into `self.__gpu`: against Transformers.js's count (page/tjs.js).
+const COUNT_GPU = () => {
+  if (self.__gpu || !self.GPUComputePassEncoder) return;
+  const gpu = (self.__gpu = { dispatches: 0, submits: 0 });
+  for (const name of ['dispatchWorkgroups', 'dispatchWorkgroupsIndirect']) {
+    const f = GPUComputePassEncoder.prototype[name];
+    GPUComputePassEncoder.prototype[name] = function (...a) { gpu.dispatches++; return f.apply(this, a); };
+  }
+  const submit = GPUQueue.prototype.submit;
+  GPUQueue.prototype.submit = function (...a) { gpu.submits++; return submit.apply(this, a); };
+};
+
 /// Our page: classify `one` REPS times (the latency the page itself shows), then the 64 reviews
 /// through batch mode (a JSONL file), timed until the page says the last one is classified.
 async function ours(context, engine, reps, count = reviews.length, base = '/') {
@@ -128,6 +141,17 @@ async function ours(context, engine, reps, count = reviews.length, base = '/') {
     throw new Error(`our page runs ${threadsLabel}, not THREADS=${THREADS} (navigator.hardwareConcurrency must equal it)`);
   }
   const first = await classify();
+  // WebGPU work for one review: our model runs in the library's worker, so count there.
+  let gpuPerReview = null;
+  if (engine === 'webgpu') {
+    for (const w of page.workers()) await w.evaluate(COUNT_GPU).catch(() => {});
+    const totals = async () => (await Promise.all(page.workers().map((w) => w.evaluate(() => self.__gpu ?? { dispatches: 0, submits: 0 }).catch(() => ({ dispatches: 0, submits: 0 })))))
+      .reduce((a, b) => ({ dispatches: a.dispatches + b.dispatches, submits: a.submits + b.submits }));
+    const before = await totals();
+    await classify();
+    const after = await totals();
+    gpuPerReview = { dispatches: after.dispatches - before.dispatches, submits: after.submits - before.submits };
+  }
   const single = [];
   for (let i = 0; i < reps; i++) single.push((await classify()).ms);
   const subset = reviews.slice(0, count);
@@ -151,6 +175,7 @@ async function ours(context, engine, reps, count = reviews.length, base = '/') {
   return {
     single_ms: single, single_median_ms: median(single), many_ms: manyMs,
     many: subset.length, many_reviews_per_s: subset.length / (manyMs / 1000), one_label: first.label, engine: engineLabel, threads: threadsLabel,
+    gpu_per_review: gpuPerReview,
   };
 }
 
@@ -196,7 +221,7 @@ if (WEBGPU) {
   ]) {
     const r = await fn();
     runs.push({ round: 1, name, ...r });
-    console.log(JSON.stringify({ name, single_median_ms: r.single_median_ms, many_ms: r.many_ms, error: r.error }));
+    console.log(JSON.stringify({ name, single_median_ms: r.single_median_ms, many_ms: r.many_ms, gpu_per_review: r.gpu_per_review, error: r.error }));
   }
 }
 await browser.close();
@@ -209,6 +234,7 @@ for (const name of [...new Set(runs.map((r) => r.name))]) {
   summary[name] = rs.length
     ? { single_median_ms: median(rs.map((r) => r.single_median_ms)), many_reviews_per_s: median(rs.map((r) => r.many_reviews_per_s)) }
     : { error: runs.find((r) => r.name === name).error };
+  if (rs[0]?.gpu_per_review) summary[name].gpu_per_review = rs[0].gpu_per_review;
 }
 // Ratios per round (ours / theirs for latency: below 1 means ours is faster).
 const ratios = [];

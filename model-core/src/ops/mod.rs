@@ -100,7 +100,8 @@ pub fn layer_norm<const D: usize>(
 }
 
 /// The exact (erf) GELU: in place for CPU inference, one autodiff op with the
-/// vectorised `erf` for CPU training, burn's `gelu` otherwise.
+/// vectorised `erf` for CPU training, spelled out from `erf` while training on any
+/// other backend ([`gelu_from_erf`]), burn's `gelu` otherwise.
 pub fn gelu<const D: usize>(path: ExecutionPath, x: Tensor<D>) -> Tensor<D> {
     match path {
         ExecutionPath::FusedCpu => match crate::kernels::gelu::gelu(x) {
@@ -112,8 +113,22 @@ pub fn gelu<const D: usize>(path: ExecutionPath, x: Tensor<D>) -> Tensor<D> {
             Some(y) => y,
             None => burn::tensor::activation::gelu(x),
         },
+        _ if x.device().is_autodiff() => gelu_from_erf(x),
         _ => burn::tensor::activation::gelu(x),
     }
+}
+
+/// `x · Φ(x)` as `x · (1 + erf(x/√2)) / 2` in burn's elementary ops, for training
+/// off the CPU path. burn's `gelu` differentiates as the *tanh approximation*: its
+/// gradient is off the exact one (PyTorch's) by up to 4e-4, and it evaluates
+/// `tanh(0.0357·x³ + 0.798·x)`, which GPU drivers that compute `tanh` from `exp`
+/// (SwiftShader, so Chromium's software WebGPU) return as NaN once |x| passes about
+/// 12: a pre-activation that large in any layer below the top made the whole step's
+/// gradient NaN. Autodiff through `erf` gives the exact `Φ(x) + x·φ(x)`, with
+/// `exp(-x²/2)` that only underflows. burn's fusion compiles the chain into one kernel.
+pub fn gelu_from_erf<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let phi = (x.clone() * std::f64::consts::FRAC_1_SQRT_2).erf() + 1.0;
+    x * phi * 0.5
 }
 
 /// Dropout while training, identity otherwise: burn's `Dropout::forward`, except for
@@ -134,6 +149,69 @@ pub fn dropout<const D: usize>(path: ExecutionPath, d: &Dropout, x: Tensor<D>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `d/dx [x·Φ(x)] = Φ(x) + x·φ(x)`, from Python's `math.erf` in f64.
+    const EXACT_GELU_GRADIENT: [(f32, f32); 12] = [
+        (-30.0, -4.420938405e-195),
+        (-15.0, -8.296064325e-49),
+        (-6.0, -3.546870945e-08),
+        (-3.0, -1.194564720e-02),
+        (-1.0, -8.331547059e-02),
+        (0.0, 5.000000000e-01),
+        (0.5, 8.674951247e-01),
+        (1.0, 1.083315471e+00),
+        (3.0, 1.011945647e+00),
+        (6.0, 1.000000035e+00),
+        (15.0, 1.0),
+        (30.0, 1.0),
+    ];
+
+    /// The largest gap between `gelu`'s gradient on `path` and the exact one.
+    fn gelu_gradient_error(device: &Device, path: ExecutionPath) -> f32 {
+        let (xs, want): (Vec<f32>, Vec<f32>) = EXACT_GELU_GRADIENT.iter().copied().unzip();
+        let x = Tensor::<1>::from_data(TensorData::new(xs, [want.len()]), device).require_grad();
+        let grads = gelu(path, x.clone()).sum().backward();
+        let got = x
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        got.iter()
+            .zip(&want)
+            .map(|(g, w)| {
+                if g.is_finite() {
+                    (g - w).abs()
+                } else {
+                    f32::INFINITY
+                }
+            })
+            .fold(0.0, f32::max)
+    }
+
+    /// Training differentiates the exact GELU on every path, finite however large the
+    /// input: burn's own `gelu` backward is the tanh approximation's (4e-4 off at
+    /// x = -3) and NaN past |x| ≈ 12 on SwiftShader, which made a page's WebGPU
+    /// fine-tune of more than the top layer stop at its first step.
+    #[test]
+    fn training_differentiates_the_exact_gelu() {
+        let flex = Device::flex().autodiff();
+        for path in [ExecutionPath::CpuTraining, ExecutionPath::Generic] {
+            let err = gelu_gradient_error(&flex, path);
+            assert!(err < 1e-6, "{path}: {err}");
+        }
+        #[cfg(feature = "gpu")]
+        match crate::backend::select_device(crate::backend::BackendKind::Wgpu) {
+            Ok(gpu) => {
+                let err = gelu_gradient_error(&gpu.device.autodiff(), ExecutionPath::Generic);
+                assert!(err < 1e-6, "wgpu ({}): {err}", gpu.description);
+            }
+            Err(e) if std::env::var_os("REQUIRE_WGPU").is_some() => {
+                panic!("REQUIRE_WGPU is set but wgpu has no adapter: {e}")
+            }
+            Err(e) => eprintln!("SKIPPED on wgpu: {e}"),
+        }
+    }
 
     #[test]
     fn the_path_follows_device_autodiff_and_dtype() {

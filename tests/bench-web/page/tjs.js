@@ -11,6 +11,18 @@ env.backends.onnx.wasm.wasmPaths = '/ort/';
 // cross-origin isolated, which ORT Web needs for threads too. Said explicitly, not left to its default.
 env.backends.onnx.wasm.numThreads = Number(new URLSearchParams(location.search).get('threads') || 1);
 
+/// Counts WebGPU compute dispatches and queue submits on this thread (ORT Web's WebGPU
+/// provider runs on the page's thread): bench.mjs compares them with ours per review.
+const gpu = { dispatches: 0, submits: 0 };
+if (self.GPUComputePassEncoder) {
+  for (const name of ['dispatchWorkgroups', 'dispatchWorkgroupsIndirect']) {
+    const f = GPUComputePassEncoder.prototype[name];
+    GPUComputePassEncoder.prototype[name] = function (...a) { gpu.dispatches++; return f.apply(this, a); };
+  }
+  const submit = GPUQueue.prototype.submit;
+  GPUQueue.prototype.submit = function (...a) { gpu.submits++; return submit.apply(this, a); };
+}
+
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
@@ -24,10 +36,13 @@ window.benchTjs = async ({ device, dtype, one, many, reps }) => {
   const loadMs = performance.now() - t0;
   const first = await classify(one);
   const single = [];
+  let perReview = null;
   for (let i = 0; i < reps; i++) {
+    const before = { ...gpu };
     const t = performance.now();
     await classify(one);
     single.push(performance.now() - t);
+    perReview ??= { dispatches: gpu.dispatches - before.dispatches, submits: gpu.submits - before.submits };
   }
   const t1 = performance.now();
   const out = await classify(many);
@@ -39,6 +54,8 @@ window.benchTjs = async ({ device, dtype, one, many, reps }) => {
     single_median_ms: median(single),
     many_ms: manyMs,
     many_reviews_per_s: many.length / (manyMs / 1000),
+    // WebGPU work for one review (the first timed run, after the warm-up); zero on wasm.
+    gpu_per_review: perReview,
     one_label: first[0].label,
     one_score: first[0].score,
     many_labels: out.map((o) => o.label),
