@@ -151,7 +151,7 @@ mod tests {
     use super::*;
 
     /// `d/dx [x·Φ(x)] = Φ(x) + x·φ(x)`, from Python's `math.erf` in f64.
-    const EXACT_GELU_GRADIENT: [(f32, f32); 12] = [
+    const EXACT_GELU_GRADIENT: [(f64, f64); 12] = [
         (-30.0, -4.420938405e-195),
         (-15.0, -8.296064325e-49),
         (-6.0, -3.546870945e-08),
@@ -168,7 +168,10 @@ mod tests {
 
     /// The largest gap between `gelu`'s gradient on `path` and the exact one.
     fn gelu_gradient_error(device: &Device, path: ExecutionPath) -> f32 {
-        let (xs, want): (Vec<f32>, Vec<f32>) = EXACT_GELU_GRADIENT.iter().copied().unzip();
+        let (xs, want): (Vec<f32>, Vec<f32>) = EXACT_GELU_GRADIENT
+            .iter()
+            .map(|&(x, g)| (x as f32, g as f32))
+            .unzip();
         let x = Tensor::<1>::from_data(TensorData::new(xs, [want.len()]), device).require_grad();
         let grads = gelu(path, x.clone()).sum().backward();
         let got = x
