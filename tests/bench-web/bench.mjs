@@ -104,7 +104,8 @@ async function waitReady(page) {
 }
 
 /// Counts WebGPU compute dispatches and queue submits in the worker it is evaluated in
-/// (once per worker), into `self.__gpu`: against Transformers.js's count (page/tjs.js).
+/// or page (once each), into `self.__gpu`: ours in the library's worker, Transformers.js's
+/// in its page (page/tjs.js reads it).
 const COUNT_GPU = () => {
   if (self.__gpu || !self.GPUComputePassEncoder) return;
   const gpu = (self.__gpu = { dispatches: 0, submits: 0 });
@@ -185,6 +186,7 @@ async function tjs(context, device, dtype, reps, count = many.length) {
   page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
   await page.goto(`${origin}/tjs/tjs.html?threads=${THREADS}`);
   await page.waitForFunction(() => window.tjsReady === true, null, { timeout: 60_000 });
+  if (device === 'webgpu') await page.evaluate(COUNT_GPU);
   try {
     const r = await page.evaluate((a) => window.benchTjs(a), { device, dtype, one: one.text, many: many.slice(0, count), reps });
     return { ...r, many: count };

@@ -11,18 +11,6 @@ env.backends.onnx.wasm.wasmPaths = '/ort/';
 // cross-origin isolated, which ORT Web needs for threads too. Said explicitly, not left to its default.
 env.backends.onnx.wasm.numThreads = Number(new URLSearchParams(location.search).get('threads') || 1);
 
-/// Counts WebGPU compute dispatches and queue submits on this thread (ORT Web's WebGPU
-/// provider runs on the page's thread): bench.mjs compares them with ours per review.
-const gpu = { dispatches: 0, submits: 0 };
-if (self.GPUComputePassEncoder) {
-  for (const name of ['dispatchWorkgroups', 'dispatchWorkgroupsIndirect']) {
-    const f = GPUComputePassEncoder.prototype[name];
-    GPUComputePassEncoder.prototype[name] = function (...a) { gpu.dispatches++; return f.apply(this, a); };
-  }
-  const submit = GPUQueue.prototype.submit;
-  GPUQueue.prototype.submit = function (...a) { gpu.submits++; return submit.apply(this, a); };
-}
-
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
@@ -36,6 +24,9 @@ window.benchTjs = async ({ device, dtype, one, many, reps }) => {
   const loadMs = performance.now() - t0;
   const first = await classify(one);
   const single = [];
+  // bench.mjs's COUNT_GPU, evaluated in this page, counts WebGPU work into self.__gpu (ORT
+  // Web's WebGPU provider runs on the page's thread).
+  const gpu = self.__gpu ?? { dispatches: 0, submits: 0 };
   let perReview = null;
   for (let i = 0; i < reps; i++) {
     const before = { ...gpu };
