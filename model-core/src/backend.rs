@@ -150,6 +150,24 @@ pub fn select_device(kind: BackendKind) -> Result<SelectedDevice> {
     }
 }
 
+/// The wgpu device for a test that also checks the GPU path: `None`, with a printed
+/// `SKIPPED` line naming `what`, on a machine without an adapter, and a panic instead
+/// when `REQUIRE_WGPU` is set, so CI (lavapipe) can never skip the GPU path silently.
+/// Public for the integration tests; one place for that rule.
+#[cfg(not(target_family = "wasm"))]
+pub fn wgpu_for_tests(what: &str) -> Option<SelectedDevice> {
+    match select_device(BackendKind::Wgpu) {
+        Ok(gpu) => Some(gpu),
+        Err(e) if std::env::var_os("REQUIRE_WGPU").is_some() => {
+            panic!("REQUIRE_WGPU is set but wgpu has no adapter for {what}: {e}")
+        }
+        Err(e) => {
+            eprintln!("{what} on wgpu SKIPPED: {e}");
+            None
+        }
+    }
+}
+
 /// `n` devices of one backend, for data-parallel training (`trainer fine-tune --devices N`).
 ///
 /// With wgpu, device `i` is wgpu's discrete GPU `i`; with cuda, CUDA device `i`. With the CPU

@@ -52,15 +52,8 @@ fn native_training_steps_match_pytorch() {
 /// fine-tuning path. `REQUIRE_WGPU=1` turns a missing adapter into a failure.
 #[test]
 fn wgpu_training_steps_match_pytorch() {
-    let gpu = match model_core::backend::select_device(model_core::backend::BackendKind::Wgpu) {
-        Ok(gpu) => gpu,
-        Err(e) if std::env::var_os("REQUIRE_WGPU").is_some() => {
-            panic!("REQUIRE_WGPU is set but wgpu has no adapter: {e}")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED: {e}");
-            return;
-        }
+    let Some(gpu) = model_core::backend::wgpu_for_tests("the training steps") else {
+        return;
     };
     let report = run(gpu.device.clone(), &gpu.description);
     assert!(report.loss < 1e-4 && report.grad_norm < 1e-4, "{report}");

@@ -26,7 +26,8 @@
 //! - [`packed`], [`quantized`]: the projections' f32 (browser) and int8 products, and
 //!   [`precision`], which of the two a model computes with;
 //! - [`cache`]: forms derived once from a weight;
-//! - `train` (native): the training ops, each an autodiff node with its backward pass.
+//! - `train` (native): the training ops, each an autodiff node with its backward pass;
+//! - `gpu` (the `gpu` feature): cubecl kernels for inference on burn's GPU runtimes.
 //!
 //! Nothing here imports the model: [`crate::ops`] decides which of these a forward
 //! pass runs.
@@ -35,6 +36,8 @@ pub mod attention;
 pub mod cache;
 pub mod dropout;
 pub mod gelu;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod math;
 pub mod packed;
 pub mod precision;

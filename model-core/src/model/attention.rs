@@ -30,6 +30,9 @@ pub struct SelfAttention {
     pub dropout: Dropout,
     /// Number of heads.
     pub num_heads: usize,
+    /// The LayerNorm's epsilon (burn keeps its copy private; the GPU kernel needs it).
+    #[module(skip)]
+    pub layer_norm_eps: f64,
 }
 
 impl SelfAttention {
@@ -43,6 +46,7 @@ impl SelfAttention {
             attention_dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
             num_heads: config.num_attention_heads,
+            layer_norm_eps: config.layer_norm_eps,
         }
     }
 
@@ -89,6 +93,7 @@ impl SelfAttention {
             attention_dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
             num_heads: config.num_attention_heads,
+            layer_norm_eps: config.layer_norm_eps,
         })
     }
 
@@ -122,8 +127,14 @@ impl SelfAttention {
             queries,
             &self.attention_dropout,
         );
-        let out = ops::linear(path, &self.output, context);
-        let out = ops::dropout(path, &self.dropout, out);
-        self.layer_norm.forward(out + x.narrow(1, 0, queries))
+        ops::project_add_norm(
+            path,
+            &self.output,
+            &self.dropout,
+            &self.layer_norm,
+            self.layer_norm_eps,
+            context,
+            x.narrow(1, 0, queries),
+        )
     }
 }

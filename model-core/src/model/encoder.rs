@@ -100,9 +100,15 @@ impl BertLayer {
             Activation::GeluTanh => gelu_approximate(h),
             Activation::Relu => relu(h),
         };
-        let h = ops::linear(path, &self.output, h);
-        let h = ops::dropout(path, &self.dropout, h);
-        self.layer_norm.forward(h + x)
+        ops::project_add_norm(
+            path,
+            &self.output,
+            &self.dropout,
+            &self.layer_norm,
+            self.layer_norm_eps,
+            h,
+            x,
+        )
     }
 
     /// This layer's modules as the fused CPU stack reads them.
@@ -360,12 +366,8 @@ mod tests {
     fn first_token_training_matches_the_full_stack() {
         // flex: the training ops; wgpu (lavapipe in CI) and ndarray: burn's generic ops.
         let mut devices = vec![Device::flex().autodiff()];
-        match crate::backend::select_device(crate::backend::BackendKind::Wgpu) {
-            Ok(wgpu) => devices.push(wgpu.device.autodiff()),
-            Err(e) if std::env::var_os("REQUIRE_WGPU").is_some() => {
-                panic!("REQUIRE_WGPU is set but wgpu has no adapter: {e}")
-            }
-            Err(e) => eprintln!("the generic path on wgpu SKIPPED: {e}"),
+        if let Some(wgpu) = crate::backend::wgpu_for_tests("the generic training path") {
+            devices.push(wgpu.device.autodiff());
         }
         #[cfg(feature = "ndarray")]
         #[allow(deprecated)] // ndarray: deprecated upstream, opt-in

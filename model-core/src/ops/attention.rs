@@ -11,8 +11,9 @@ use burn::tensor::ops::AttentionModuleOptions;
 use super::ExecutionPath;
 
 /// The attention core on `path`: the fused inference kernel for every query on the
-/// CPU, the training op with its own backward pass for CPU training, burn's ops
-/// otherwise (and wherever a kernel declines).
+/// CPU, the training op with its own backward pass for CPU training, one kernel off
+/// the fused projection for GPU inference, burn's ops otherwise (and wherever a
+/// kernel declines).
 pub fn attention(
     path: ExecutionPath,
     qkv: Tensor<3>,
@@ -21,7 +22,12 @@ pub fn attention(
     queries: usize,
     dropout: &Dropout,
 ) -> Tensor<3> {
-    let seq = qkv.dims()[1];
+    let [_, seq, width] = qkv.dims();
+    #[cfg(feature = "gpu")]
+    if path == ExecutionPath::GpuInference && heads > 0 && width % (3 * heads) == 0 {
+        return crate::kernels::gpu::attention_core(qkv, padding_mask, heads, queries);
+    }
+    let _ = width;
     let fused = match path {
         ExecutionPath::FusedCpu if queries == seq => {
             crate::kernels::self_attention(&qkv, &padding_mask, heads)

@@ -9,7 +9,8 @@
 //! |---|---|---|
 //! | [`ExecutionPath::FusedCpu`] | flex (CPU), f32, no autodiff: inference | the whole encoder stack as one kernel ([`crate::kernels::stack`]), f32 or int8 products ([`MatmulPrecision`]) |
 //! | [`ExecutionPath::CpuTraining`] | flex with autodiff (the `train` feature): fine-tuning on the CPU, natively and in the browser | burn's modules with this crate's autodiff ops: projections, attention core, GELU, dropout masks ([`crate::kernels::train`]) |
-//! | [`ExecutionPath::Generic`] | anything else: wgpu (WebGPU, Vulkan, Metal), CUDA, ndarray, other dtypes | burn's generic ops |
+//! | [`ExecutionPath::GpuInference`] | burn's cubecl backend (wgpu: WebGPU, Vulkan, Metal; CUDA), f32, no autodiff: inference | burn's ops, with this crate's GPU kernels for the attention core and bias + residual + LayerNorm ([`crate::kernels::gpu`]) |
+//! | [`ExecutionPath::Generic`] | anything else: GPU training, ndarray, other dtypes | burn's generic ops |
 //!
 //! Each kernel still declines input it cannot take (a shape that does not chain, a
 //! weight in another dtype); the op then falls back to burn's, so a path is a choice
@@ -34,13 +35,19 @@ pub enum ExecutionPath {
     FusedCpu,
     /// Training on the CPU: burn's modules with this crate's autodiff ops.
     CpuTraining,
-    /// burn's generic ops (GPU, ndarray, other dtypes).
+    /// Inference on the GPU: burn's ops and this crate's GPU kernels.
+    GpuInference,
+    /// burn's generic ops (GPU training, ndarray, other dtypes).
     Generic,
 }
 
 impl ExecutionPath {
     /// The path for tensors of `dtype` on `device`.
     pub fn for_input(device: &Device, dtype: DType) -> Self {
+        #[cfg(feature = "gpu")]
+        if dtype == DType::F32 && crate::kernels::gpu::applies_to(device) {
+            return Self::GpuInference;
+        }
         if dtype != DType::F32 || device.clone().inner() != Device::flex() {
             return Self::Generic;
         }
@@ -63,6 +70,7 @@ impl std::fmt::Display for ExecutionPath {
         f.write_str(match self {
             Self::FusedCpu => "fused CPU kernels",
             Self::CpuTraining => "CPU training ops",
+            Self::GpuInference => "GPU inference kernels",
             Self::Generic => "burn's generic ops",
         })
     }
@@ -97,6 +105,38 @@ pub fn layer_norm<const D: usize>(
         Ok(y) => y,
         Err(x) => norm.forward(x),
     }
+}
+
+/// `norm(dropout(linear(x)) + residual)`: what follows each of an encoder layer's
+/// two output projections. For GPU inference, the product without its bias, then one
+/// kernel for bias, residual and LayerNorm
+/// ([`crate::kernels::gpu::bias_residual_layer_norm`]).
+pub fn project_add_norm<const D: usize>(
+    path: ExecutionPath,
+    projection: &Linear,
+    dropout_layer: &Dropout,
+    norm: &LayerNorm,
+    eps: f64,
+    x: Tensor<D>,
+    residual: Tensor<D>,
+) -> Tensor<D> {
+    #[cfg(feature = "gpu")]
+    if path == ExecutionPath::GpuInference
+        && let (Some(bias), Some(beta)) = (&projection.bias, &norm.beta)
+    {
+        let product = burn::tensor::module::linear(x, projection.weight.val(), None);
+        return crate::kernels::gpu::bias_residual_layer_norm(
+            product,
+            bias.val(),
+            residual,
+            norm.gamma.val(),
+            beta.val(),
+            eps,
+        );
+    }
+    let h = linear(path, projection, x);
+    let h = dropout(path, dropout_layer, h);
+    layer_norm(path, norm, eps, h + residual)
 }
 
 /// The exact (erf) GELU: in place for CPU inference, one autodiff op with the
@@ -204,15 +244,9 @@ mod tests {
             assert!(err < 1e-6, "{path}: {err}");
         }
         #[cfg(feature = "gpu")]
-        match crate::backend::select_device(crate::backend::BackendKind::Wgpu) {
-            Ok(gpu) => {
-                let err = gelu_gradient_error(&gpu.device.autodiff(), ExecutionPath::Generic);
-                assert!(err < 1e-6, "wgpu ({}): {err}", gpu.description);
-            }
-            Err(e) if std::env::var_os("REQUIRE_WGPU").is_some() => {
-                panic!("REQUIRE_WGPU is set but wgpu has no adapter: {e}")
-            }
-            Err(e) => eprintln!("SKIPPED on wgpu: {e}"),
+        if let Some(gpu) = crate::backend::wgpu_for_tests("the GELU gradient") {
+            let err = gelu_gradient_error(&gpu.device.autodiff(), ExecutionPath::Generic);
+            assert!(err < 1e-6, "wgpu ({}): {err}", gpu.description);
         }
     }
 
