@@ -76,11 +76,12 @@ impl BertEmbeddings {
         let positions = Tensor::<1, Int>::arange(0..seq as i64, &device)
             .reshape([1, seq])
             .expand([batch, seq]);
-        let x = self.word_embeddings.forward(input_ids)
-            + self.position_embeddings.forward(positions)
-            + self.token_type_embeddings.forward(token_type_ids);
-        let path = ExecutionPath::of(&x);
-        let x = ops::layer_norm(path, &self.layer_norm, self.layer_norm_eps, x);
+        let words =
+            self.word_embeddings.forward(input_ids) + self.position_embeddings.forward(positions);
+        let types = self.token_type_embeddings.forward(token_type_ids);
+        let path = ExecutionPath::of(&words);
+        let eps = self.layer_norm_eps;
+        let x = ops::add_norm(path, &self.layer_norm, eps, words, types);
         ops::dropout(path, &self.dropout, x)
     }
 }

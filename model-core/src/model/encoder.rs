@@ -94,11 +94,12 @@ impl BertLayer {
 
     /// The feed-forward block with its residual and LayerNorm.
     fn feed_forward(&self, path: ExecutionPath, x: Tensor<3>) -> Tensor<3> {
-        let h = ops::linear(path, &self.intermediate, x.clone());
         let h = match self.activation {
-            Activation::Gelu => ops::gelu(path, h),
-            Activation::GeluTanh => gelu_approximate(h),
-            Activation::Relu => relu(h),
+            Activation::Gelu => ops::linear_gelu(path, &self.intermediate, x.clone()),
+            Activation::GeluTanh => {
+                gelu_approximate(ops::linear(path, &self.intermediate, x.clone()))
+            }
+            Activation::Relu => relu(ops::linear(path, &self.intermediate, x.clone())),
         };
         ops::project_add_norm(
             path,

@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | [`ExecutionPath::FusedCpu`] | flex (CPU), f32, no autodiff: inference | the whole encoder stack as one kernel ([`crate::kernels::stack`]), f32 or int8 products ([`MatmulPrecision`]) |
 //! | [`ExecutionPath::CpuTraining`] | flex with autodiff (the `train` feature): fine-tuning on the CPU, natively and in the browser | burn's modules with this crate's autodiff ops: projections, attention core, GELU, dropout masks ([`crate::kernels::train`]) |
-//! | [`ExecutionPath::GpuInference`] | burn's cubecl backend (wgpu: WebGPU, Vulkan, Metal; CUDA), f32, no autodiff: inference | burn's ops, with this crate's GPU kernels for the attention core and bias + residual + LayerNorm ([`crate::kernels::gpu`]) |
+//! | [`ExecutionPath::GpuInference`] | burn's cubecl backend (wgpu: WebGPU, Vulkan, Metal; CUDA), f32, no autodiff: inference | burn's ops, with this crate's GPU kernels for the projections with their bias (and GELU), the attention core and residual + LayerNorm ([`crate::kernels::gpu`]) |
 //! | [`ExecutionPath::Generic`] | anything else: GPU training, ndarray, other dtypes | burn's generic ops |
 //!
 //! Each kernel still declines input it cannot take (a shape that does not chain, a
@@ -77,7 +77,8 @@ impl std::fmt::Display for ExecutionPath {
 }
 
 /// `linear.forward(x)`; while training on the CPU, one autodiff op with its bias fused
-/// and no output copies ([`crate::kernels::train::linear`]).
+/// and no output copies ([`crate::kernels::train::linear`]); for GPU inference, one
+/// kernel with the bias ([`crate::kernels::gpu::linear`]).
 pub fn linear<const D: usize>(path: ExecutionPath, linear: &Linear, x: Tensor<D>) -> Tensor<D> {
     #[cfg(feature = "train")]
     if path == ExecutionPath::CpuTraining
@@ -85,8 +86,37 @@ pub fn linear<const D: usize>(path: ExecutionPath, linear: &Linear, x: Tensor<D>
     {
         return y;
     }
+    #[cfg(feature = "gpu")]
+    if let Some(bias) = gpu_bias(path, linear) {
+        return crate::kernels::gpu::linear(x, linear.weight.val(), bias, false);
+    }
     let _ = path;
     linear.forward(x)
+}
+
+/// `gelu(linear.forward(x))` with the exact GELU ([`gelu`]); for GPU inference, the
+/// activation applied in the projection's kernel.
+pub fn linear_gelu<const D: usize>(
+    path: ExecutionPath,
+    linear: &Linear,
+    x: Tensor<D>,
+) -> Tensor<D> {
+    #[cfg(feature = "gpu")]
+    if let Some(bias) = gpu_bias(path, linear) {
+        return crate::kernels::gpu::linear(x, linear.weight.val(), bias, true);
+    }
+    gelu(path, self::linear(path, linear, x))
+}
+
+/// The bias of a projection the GPU linear kernel takes on `path`: with a bias, and
+/// f32 weights (the kernel reads the input's dtype).
+#[cfg(feature = "gpu")]
+fn gpu_bias(path: ExecutionPath, linear: &Linear) -> Option<Tensor<1>> {
+    let bias = linear.bias.as_ref()?;
+    let f32 = |t: &Tensor<1>| t.dtype() == DType::F32;
+    (path == ExecutionPath::GpuInference && linear.weight.dtype() == DType::F32)
+        .then(|| bias.val())
+        .filter(f32)
 }
 
 /// `norm.forward(x)`, over the last dimension with `eps` (burn keeps its copy
@@ -108,9 +138,8 @@ pub fn layer_norm<const D: usize>(
 }
 
 /// `norm(dropout(linear(x)) + residual)`: what follows each of an encoder layer's
-/// two output projections. For GPU inference, the product without its bias, then one
-/// kernel for bias, residual and LayerNorm
-/// ([`crate::kernels::gpu::bias_residual_layer_norm`]).
+/// two output projections. For GPU inference, two kernels: the projection with its
+/// bias ([`linear`]), then [`add_norm`]'s.
 pub fn project_add_norm<const D: usize>(
     path: ExecutionPath,
     projection: &Linear,
@@ -120,23 +149,28 @@ pub fn project_add_norm<const D: usize>(
     x: Tensor<D>,
     residual: Tensor<D>,
 ) -> Tensor<D> {
-    #[cfg(feature = "gpu")]
-    if path == ExecutionPath::GpuInference
-        && let (Some(bias), Some(beta)) = (&projection.bias, &norm.beta)
-    {
-        let product = burn::tensor::module::linear(x, projection.weight.val(), None);
-        return crate::kernels::gpu::bias_residual_layer_norm(
-            product,
-            bias.val(),
-            residual,
-            norm.gamma.val(),
-            beta.val(),
-            eps,
-        );
-    }
     let h = linear(path, projection, x);
     let h = dropout(path, dropout_layer, h);
-    layer_norm(path, norm, eps, h + residual)
+    add_norm(path, norm, eps, h, residual)
+}
+
+/// `norm(x + residual)`, over the last dimension with `eps`; for GPU inference one
+/// kernel ([`crate::kernels::gpu::residual_layer_norm`]).
+pub fn add_norm<const D: usize>(
+    path: ExecutionPath,
+    norm: &LayerNorm,
+    eps: f64,
+    x: Tensor<D>,
+    residual: Tensor<D>,
+) -> Tensor<D> {
+    #[cfg(feature = "gpu")]
+    if path == ExecutionPath::GpuInference
+        && let Some(beta) = &norm.beta
+    {
+        let (gamma, beta) = (norm.gamma.val(), beta.val());
+        return crate::kernels::gpu::residual_layer_norm(x, residual, gamma, beta, eps);
+    }
+    layer_norm(path, norm, eps, x + residual)
 }
 
 /// The exact (erf) GELU: in place for CPU inference, one autodiff op with the

@@ -1,11 +1,12 @@
-//! Bias + residual + LayerNorm for GPU inference in one kernel: what follows each
-//! of an encoder layer's two output projections (`LayerNorm(x·Wᵀ + b + residual)`).
+//! Residual + LayerNorm for GPU inference in one kernel: what follows each of an
+//! encoder layer's two output projections (`LayerNorm(x·W + b + residual)`, the
+//! projection and its bias from [`super::linear`]).
 //!
 //! burn has no LayerNorm kernel: its LayerNorm is mean, subtract, square, mean, add
 //! epsilon, square root, divide, scale and shift, which its fusion compiles (without
-//! autotune) into several reductions and element-wise kernels, plus the bias and
-//! residual additions before them. Here one cube owns one row: its units add the
-//! bias and residual, and two tree reductions in shared memory give the mean and
+//! autotune) into several reductions and element-wise kernels, plus the residual
+//! addition before them. Here one cube owns one row: its units add the residual,
+//! and two tree reductions in shared memory give the mean and
 //! then the variance of the deviations (two passes, as PyTorch's LayerNorm).
 
 use burn::backend::TensorMetadata;
@@ -41,11 +42,10 @@ fn cube_sum<F: Float>(partial: &mut Shared<[F]>) -> F {
     total
 }
 
-/// Row `r` of `out` = LayerNorm(`product[r] + bias + residual[r]`) · `gamma` + `beta`.
+/// Row `r` of `out` = LayerNorm(`x[r] + residual[r]`) · `gamma` + `beta`.
 #[cube(launch)]
-fn bias_residual_layer_norm_kernel<F: Float>(
-    product: &Tensor<F>,  // [rows, width]
-    bias: &Tensor<F>,     // [width]
+fn residual_layer_norm_kernel<F: Float>(
+    x: &Tensor<F>,        // [rows, width]
     residual: &Tensor<F>, // [rows, width]
     gamma: &Tensor<F>,    // [width]
     beta: &Tensor<F>,     // [width]
@@ -58,7 +58,7 @@ fn bias_residual_layer_norm_kernel<F: Float>(
     let row = CUBE_POS_Y as usize * CUBE_COUNT_X as usize + CUBE_POS_X as usize;
     // A cube past the last row still takes part in every barrier: WGSL rejects a
     // barrier after an exit it cannot prove uniform, and `rows` comes from a buffer.
-    let width = if row < rows { bias.len() } else { 0usize };
+    let width = if row < rows { gamma.len() } else { 0usize };
     let base = row * width;
     let t = UNIT_POS as usize;
     let mut partial = Shared::new_slice(units);
@@ -66,12 +66,12 @@ fn bias_residual_layer_norm_kernel<F: Float>(
     let mut sum = F::new(0.0);
     let mut c = t;
     while c < width {
-        let v = product[base + c] + bias[c] + residual[base + c];
+        let v = x[base + c] + residual[base + c];
         out[base + c] = v;
         sum += v;
         c += units;
     }
-    let n = F::cast_from(bias.len());
+    let n = F::cast_from(gamma.len());
     partial[t] = sum;
     let mean = cube_sum::<F>(&mut partial) / n;
 
@@ -94,39 +94,31 @@ fn bias_residual_layer_norm_kernel<F: Float>(
     }
 }
 
-/// `LayerNorm(product + bias + residual)` over the last dimension, `gamma`/`beta`
-/// `[width]`; `product` and `residual` of one shape.
-pub fn bias_residual_layer_norm(
-    product: CubeTensor,
-    bias: CubeTensor,
+/// `LayerNorm(x + residual)` over the last dimension, `gamma`/`beta` `[width]`; `x`
+/// and `residual` of one shape.
+pub fn residual_layer_norm(
+    x: CubeTensor,
     residual: CubeTensor,
     gamma: CubeTensor,
     beta: CubeTensor,
     eps: f64,
 ) -> CubeTensor {
-    let [product, bias, residual, gamma, beta] =
-        [product, bias, residual, gamma, beta].map(into_contiguous);
-    let shape = product.shape();
+    let [x, residual, gamma, beta] = [x, residual, gamma, beta].map(into_contiguous);
+    let shape = x.shape();
     let width = shape[shape.num_dims() - 1];
     let rows = shape.num_elements() / width.max(1);
-    let out = empty_device_contiguous_dtype(
-        product.client.clone(),
-        product.device.clone(),
-        shape,
-        product.dtype,
-    );
+    let out = empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), shape, x.dtype);
     if rows == 0 || width == 0 {
         return out;
     }
-    let client = product.client.clone();
+    let client = x.client.clone();
     let cube_count = CubeCount::Static(rows.min(GRID_X) as u32, rows.div_ceil(GRID_X) as u32, 1);
-    let dtype = dtype_to_storage_type(product.dtype);
-    bias_residual_layer_norm_kernel::launch(
+    let dtype = dtype_to_storage_type(x.dtype);
+    residual_layer_norm_kernel::launch(
         &client,
         cube_count,
         CubeDim::new_1d(UNITS as u32),
-        product.into_tensor_arg(),
-        bias.into_tensor_arg(),
+        x.into_tensor_arg(),
         residual.into_tensor_arg(),
         gamma.into_tensor_arg(),
         beta.into_tensor_arg(),

@@ -7,7 +7,8 @@
 //!
 //! - [`attention`]: the attention core off the fused QKV projection, with the
 //!   padding mask, for the first `queries` positions;
-//! - [`layer_norm`]: bias + residual + LayerNorm after an output projection.
+//! - [`linear`]: a projection with its bias, and the GELU after the intermediate one;
+//! - [`layer_norm`]: residual + LayerNorm after an output projection.
 //!
 //! With burn's fusion (the `fusion` feature) each kernel is a lazy custom operation
 //! in fusion's stream (burn's `#[backend_extension(.., Fusion)]`), so nothing waits
@@ -17,6 +18,7 @@
 
 pub mod attention;
 pub mod layer_norm;
+pub mod linear;
 
 use burn::backend::tensor::{BoolTensor, FloatTensor};
 use burn::backend::{Backend, Dispatch, backend_extension};
@@ -36,15 +38,23 @@ pub trait GpuKernels: Backend {
         queries: usize,
     ) -> FloatTensor<Self>;
 
-    /// See [`layer_norm::bias_residual_layer_norm`].
-    #[fusion(dtype = product, shape = product)]
-    fn bias_residual_layer_norm(
-        product: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
+    /// See [`layer_norm::residual_layer_norm`].
+    #[fusion(dtype = x, shape = x)]
+    fn residual_layer_norm(
+        x: FloatTensor<Self>,
         residual: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         eps: f64,
+    ) -> FloatTensor<Self>;
+
+    /// See [`linear::linear`].
+    #[fusion(dtype = x, shape = linear::output_shape(x, weight))]
+    fn linear_bias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        gelu: bool,
     ) -> FloatTensor<Self>;
 }
 
@@ -64,15 +74,23 @@ impl GpuKernels for CubeBackend {
         attention::attention(qkv, mask, heads, queries)
     }
 
-    fn bias_residual_layer_norm(
-        product: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
+    fn residual_layer_norm(
+        x: FloatTensor<Self>,
         residual: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         eps: f64,
     ) -> FloatTensor<Self> {
-        layer_norm::bias_residual_layer_norm(product, bias, residual, gamma, beta, eps)
+        layer_norm::residual_layer_norm(x, residual, gamma, beta, eps)
+    }
+
+    fn linear_bias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        gelu: bool,
+    ) -> FloatTensor<Self> {
+        linear::linear(x, weight, bias, gelu)
     }
 }
 
@@ -97,19 +115,32 @@ pub fn attention_core(
     ))
 }
 
-/// [`layer_norm::bias_residual_layer_norm`] on burn tensors (on a device
-/// [`applies_to`] accepts).
-pub fn bias_residual_layer_norm<const D: usize>(
-    product: Tensor<D>,
+/// [`linear::linear`] on burn tensors (on a device [`applies_to`] accepts).
+pub fn linear<const D: usize>(
+    x: Tensor<D>,
+    weight: Tensor<2>,
     bias: Tensor<1>,
+    gelu: bool,
+) -> Tensor<D> {
+    Tensor::from_dispatch(Dispatch::linear_bias(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        gelu,
+    ))
+}
+
+/// [`layer_norm::residual_layer_norm`] on burn tensors (on a device [`applies_to`]
+/// accepts).
+pub fn residual_layer_norm<const D: usize>(
+    x: Tensor<D>,
     residual: Tensor<D>,
     gamma: Tensor<1>,
     beta: Tensor<1>,
     eps: f64,
 ) -> Tensor<D> {
-    Tensor::from_dispatch(Dispatch::bias_residual_layer_norm(
-        product.into_dispatch(),
-        bias.into_dispatch(),
+    Tensor::from_dispatch(Dispatch::residual_layer_norm(
+        x.into_dispatch(),
         residual.into_dispatch(),
         gamma.into_dispatch(),
         beta.into_dispatch(),
@@ -187,9 +218,10 @@ mod tests {
         }
     }
 
-    /// The bias + residual + LayerNorm kernel gives burn's `LayerNorm(linear(x) +
-    /// residual)` for rows narrower and wider than a cube, off-centre (a one-pass
-    /// variance would lose digits there) and with epsilon that matters.
+    /// The projection and the residual + LayerNorm kernels give burn's
+    /// `LayerNorm(linear(x) + residual)` for rows narrower and wider than a cube,
+    /// off-centre (a one-pass variance would lose digits there) and with epsilon that
+    /// matters.
     #[test]
     fn the_layer_norm_kernel_matches_burns_ops() {
         let Some(gpu) = crate::backend::wgpu_for_tests("the LayerNorm kernel") else {
@@ -221,6 +253,36 @@ mod tests {
                 run(ExecutionPath::Generic),
             );
             assert!(err < 1e-4, "width {width}, eps {eps}: {err}");
+        }
+    }
+
+    /// The projection kernel gives burn's `Linear` (and the exact GELU after it) with
+    /// four lanes and with one (an odd shared dimension or width), for row counts off
+    /// the kernel's blocks, for one row (the pooler's `[CLS]`) and for inputs large
+    /// enough that the GELU's tails matter.
+    #[test]
+    fn the_linear_kernel_matches_burns_ops() {
+        let Some(gpu) = crate::backend::wgpu_for_tests("the linear kernel") else {
+            return;
+        };
+        let device = gpu.device;
+        for (rows, inner, width) in [(37, 48, 200), (1, 384, 1536), (9, 21, 36), (18, 32, 7)] {
+            let mut projection = LinearConfig::new(inner, width).init(&device);
+            projection.bias = Some(Param::from_tensor(random([width], 1.0, &device)));
+            let x = random([rows, inner], 3.0, &device);
+            for gelu in [false, true] {
+                let run = |path| match gelu {
+                    false => ops::linear(path, &projection, x.clone()),
+                    true => ops::linear_gelu(path, &projection, x.clone()),
+                };
+                let (kernel, burn) = (
+                    run(ExecutionPath::GpuInference),
+                    run(ExecutionPath::Generic),
+                );
+                assert_eq!(kernel.dims(), [rows, width]);
+                let err = max_diff(kernel, burn);
+                assert!(err < 1e-4, "{rows}×{inner}→{width}, gelu {gelu}: {err}");
+            }
         }
     }
 }
