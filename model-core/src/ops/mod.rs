@@ -112,11 +112,11 @@ pub fn linear_gelu<const D: usize>(
 /// f32 weights (the kernel reads the input's dtype).
 #[cfg(feature = "gpu")]
 fn gpu_bias(path: ExecutionPath, linear: &Linear) -> Option<Tensor<1>> {
-    let bias = linear.bias.as_ref()?;
-    let f32 = |t: &Tensor<1>| t.dtype() == DType::F32;
-    (path == ExecutionPath::GpuInference && linear.weight.dtype() == DType::F32)
-        .then(|| bias.val())
-        .filter(f32)
+    if path != ExecutionPath::GpuInference || linear.weight.dtype() != DType::F32 {
+        return None;
+    }
+    let bias = linear.bias.as_ref()?.val();
+    (bias.dtype() == DType::F32).then_some(bias)
 }
 
 /// `norm.forward(x)`, over the last dimension with `eps` (burn keeps its copy
