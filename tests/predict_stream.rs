@@ -205,13 +205,17 @@ fn stop_midway(args: &[&str], out: &Path, min_rows: usize, signal: &str) -> bool
         .spawn()
         .unwrap();
     let started = Instant::now();
+    let count = || std::fs::read(out).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
+    // A resumed run starts from an earlier run's rows: wait for one of its own, so the
+    // signal reaches a process that is running (its Ctrl-C handler installed).
+    let before = count();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             assert!(status.success(), "the run failed before it was stopped");
             return false;
         }
-        let rows = std::fs::read(out).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
-        if rows >= min_rows {
+        let rows = count();
+        if rows >= min_rows && rows > before {
             break;
         }
         assert!(
